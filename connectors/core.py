@@ -1,0 +1,173 @@
+"""What a connector is: streams that yield pages, and the paginators REST streams declare.
+
+A connector is a module (or an entry point in the `funnelsync.connectors` group) with:
+
+    TYPE = "hubspot"
+    def connect(source: dict) -> client            # source = validated settings of one [sources.NAME] table
+    STREAMS: dict[str, Stream]                     # or def streams(source) -> dict[str, Stream]
+
+A `Stream` declares its raw object name, where the record id is, and a `fetch(client, run)` generator that
+yields `Page`s. After the sync loop commits a page's rows it stores `page.state` (when not None) in the same
+transaction, so a stream must only put a state on a page when every record before it has been yielded: sorted
+streams can do it on each page, unsorted ones on the last. `run.state` is what the last committed page stored.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable, Iterator
+
+from connectors.errors import ApiError
+
+
+@dataclass(frozen=True)
+class Replace:
+    """Delete this source's aggregate events of `source_object` with event_date in [start, end] before the
+    page's rows are written: a re-read window replaces those days exactly (restated ad / GA4 numbers)."""
+
+    source_object: str
+    start: str  # YYYY-MM-DD inclusive
+    end: str  # YYYY-MM-DD inclusive
+
+
+@dataclass
+class Page:
+    records: list[dict]
+    state: dict | None = None  # the stream's cursor state, valid once this page and all before it are committed
+    replace: Replace | None = None
+    requests: int = 0  # HTTP requests this page took (SDK connectors report their own)
+
+
+@dataclass
+class Run:
+    """Everything a stream's fetch needs to know about this run."""
+
+    source: dict  # validated settings of the source, incl. "name" and "type"
+    state: dict | None  # last committed state of this stream (None on a first sync or --full-refresh)
+    start: date  # earliest day to pull: start_date, or the backfill start
+    end: date | None = None  # backfill end (inclusive); None = up to now
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    log: Callable[[str], None] = lambda message: None
+
+    @property
+    def backfill(self) -> bool:
+        return self.end is not None
+
+    @property
+    def today(self) -> date:
+        return self.now.date()
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        return self.source.get(key, default)
+
+
+@dataclass(frozen=True)
+class Stream:
+    name: str  # "contacts": the stream, unique within a connector
+    object: str  # raw_records.source_object, e.g. "contact"
+    key: str  # dotted path of the record id, e.g. "id" or "Id"
+    fetch: Callable[[Any, Run], Iterator[Page]]
+    cursor_field: str | None = None  # stored next to the cursor so a rename is detectable
+
+
+# ---- paginators: (response_json, request_kwargs) -> next request kwargs, or None when done ----------------
+
+
+def dig(data: Any, dotted: str | None, default: Any = None) -> Any:
+    if not dotted:
+        return data
+    cur = data
+    for part in dotted.split("."):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        else:
+            return default
+    return cur
+
+
+def body_cursor(path: str, into: str) -> Callable[[dict, dict], dict | None]:
+    """Next-page token at `path` in the body, sent as `into` ("params.after" or "json.after")."""
+    where, name = into.split(".", 1)
+
+    def next_page(body: dict, request: dict) -> dict | None:
+        token = dig(body, path)
+        if token in (None, ""):
+            return None
+        nxt = {**request, where: {**(request.get(where) or {}), name: token}}
+        return nxt
+
+    return next_page
+
+
+def next_link(path: str) -> Callable[[dict, dict], dict | None]:
+    """A full URL for the next page at `path` (Meta `paging.next`, Salesforce `nextRecordsUrl`)."""
+
+    def next_page(body: dict, request: dict) -> dict | None:
+        url = dig(body, path)
+        if not url:
+            return None
+        return {"url": url}
+
+    return next_page
+
+
+def offset_pages(param: str = "offset", size_param: str = "count", size: int = 1000,
+                 total_path: str | None = None, records_path: str | None = None) -> Callable[[dict, dict], dict | None]:
+    """Offset paging: stop on a short page or when `total_path` says everything was read."""
+
+    def next_page(body: dict, request: dict) -> dict | None:
+        params = dict(request.get("params") or {})
+        start = int(params.get(param, 0))
+        got = len(dig(body, records_path) or [])
+        total = dig(body, total_path) if total_path else None
+        if got < size or (total is not None and start + got >= int(total)):
+            return None
+        params[param] = start + got
+        params.setdefault(size_param, size)
+        return {**request, "params": params}
+
+    return next_page
+
+
+def paginate(http, request: dict, records: str | None, next_page: Callable[[dict, dict], dict | None] | None,
+             max_pages: int = 1_000_000) -> Iterator[tuple[list[dict], dict]]:
+    """Send `request` (kwargs of `Http.request`: method, url, params, json) and follow `next_page`.
+
+    Yields (records, body) per page. A repeated request raises ApiError instead of looping forever.
+    """
+    seen: set[str] = set()
+    for _ in range(max_pages):
+        fingerprint = repr(sorted((k, repr(v)) for k, v in request.items()))
+        if fingerprint in seen:
+            raise ApiError("pagination loop: the API returned the same next-page token twice")
+        seen.add(fingerprint)
+        body = http.request(**request).json()
+        yield list(dig(body, records) or []), body
+        if next_page is None:
+            return
+        nxt = next_page(body, request)
+        if nxt is None:
+            return
+        request = {**request, **nxt} if "url" not in nxt else {"method": request.get("method", "GET"), **nxt}
+    raise ApiError(f"pagination stopped after {max_pages} pages")
+
+
+# ---- date windows ------------------------------------------------------------------------------------------
+
+
+def day_windows(start: date, end: date, days: int) -> Iterator[tuple[date, date]]:
+    """Inclusive [a, b] windows of at most `days` days covering [start, end]."""
+    cur = start
+    while cur <= end:
+        last = min(end, cur + timedelta(days=days - 1))
+        yield cur, last
+        cur = last + timedelta(days=1)
+
+
+def reread_start(run: Run, saved_day: str | None, reread_days: int) -> date:
+    """First day to request for a daily report: the day after the saved cursor, moved back by the re-read window
+    (restated numbers), never before the source's start; a backfill starts at its own start."""
+    if run.backfill or not saved_day:
+        return run.start
+    resume = date.fromisoformat(saved_day) + timedelta(days=1)
+    return max(run.start, min(resume, run.today - timedelta(days=reread_days)))
