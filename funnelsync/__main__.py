@@ -1,0 +1,4 @@
+"""`python -m funnelsync ...` behaves like `funnelsync ...`."""
+from funnelsync.cli import main
+
+main()

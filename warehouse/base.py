@@ -1,0 +1,70 @@
+"""What both warehouse backends share: the batch the sync loop commits, errors, and small helpers."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from normalize.events import EVENT_COLUMNS, Delete, Row
+from warehouse import schema
+
+
+class WarehouseError(Exception):
+    exit_code = 1
+
+
+class LockedError(WarehouseError):
+    """Another sync holds the lock (of the warehouse, or of this source on PostgreSQL)."""
+
+    exit_code = 75
+
+
+@dataclass(frozen=True)
+class ReplaceScope:
+    """Delete this source's events of `source_object` with event_date in [start, end] (a re-read window)."""
+
+    source_object: str
+    start: str
+    end: str
+
+
+@dataclass
+class Batch:
+    """One unit of atomicity: raw records of several pages, their normalized rows, quarantined records and the
+    stream's cursor state, all committed in one transaction."""
+
+    source_name: str
+    source_system: str  # the source type
+    stream: str
+    source_object: str  # raw_records.source_object of the stream
+    cursor_field: str | None = None
+    raw: list[tuple[str, str]] = field(default_factory=list)  # (source_id, payload JSON)
+    rows: list[Row | Delete] = field(default_factory=list)
+    quarantine: list[tuple[str, str, str]] = field(default_factory=list)  # (source_id, reason, record JSON)
+    replace: list[ReplaceScope] = field(default_factory=list)
+    state: dict | None = None  # None = leave the stored cursor as it is
+    save_state: bool = True
+
+    def __len__(self) -> int:
+        return len(self.raw) + len(self.rows)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def group_rows(rows: Iterable[Row | Delete]) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
+    """Split normalizer output into upserts and deletes per table, checking table names."""
+    upserts: dict[str, list[dict]] = {}
+    deletes: dict[str, list[dict]] = {}
+    for item in rows:
+        if item.table not in schema.WRITABLE:
+            raise WarehouseError(f"normalizer wrote to table {item.table!r}, which normalizers may not write")
+        if isinstance(item, Delete):
+            deletes.setdefault(item.table, []).append(item.key)
+        else:
+            upserts.setdefault(item.table, []).append(item.values)
+    return upserts, deletes
+
+
+EVENT_INSERT_COLUMNS = EVENT_COLUMNS + ("source_name", "ingested_at")
