@@ -83,7 +83,8 @@ def test_kill_at_any_point_then_resume_equals_uninterrupted(tmp_path, reference,
     killed = run(cfg, "sync", "f", kill_at=kill_at)
     assert killed.returncode == -9, f"checkpoint {kill_at} was never reached: {killed.stderr}"
     resumed = run(cfg, "sync", "f")
-    assert resumed.returncode == 1, resumed.stderr
+    # 1 while the resumed run still meets the malformed record, 0 once it was quarantined before the kill
+    assert resumed.returncode in (0, 1), resumed.stderr
     assert snapshot(tmp_path / "wh.db") == reference
 
 
