@@ -33,3 +33,8 @@ def _fake_env(monkeypatch):
     monkeypatch.setenv("FUNNELSYNC_TEST", "1")
     for var in ("FUNNELSYNC_CONFIG",):
         monkeypatch.delenv(var, raising=False)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite tests/golden/*.rows.json from the current normalizers")
