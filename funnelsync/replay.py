@@ -54,7 +54,6 @@ def vcr_config(record_mode: str = "none") -> dict[str, Any]:
         "filter_post_data_parameters": [(p, "REDACTED") for p in SECRET_FORM],
         "before_record_response": scrub_response,
         "decode_compressed_response": True,
-        "allow_playback_repeats": False,
     }
 
 

@@ -2,6 +2,7 @@
 the Nth checkpoint: after a page is read, inside a batch's transaction, or just after a commit.
 
     python tests/harness.py KILL_AT funnelsync-args...      (KILL_AT 0 = never)
+    HARNESS_CASSETTE=hubspot/demo.yaml python tests/harness.py ...   replays cassettes/ for the real connectors
 """
 from __future__ import annotations
 
@@ -63,4 +64,15 @@ def fetch_items(client, run):
 
 
 fake_connector.STREAMS["items"] = fake_connector.Stream("items", "item", "id", fetch_items, cursor_field="updated")
-cli.main(sys.argv[2:])
+
+# HARNESS_CASSETTE=hubspot/demo.yaml: replay recorded HTTP for the real connectors (never records).
+cassette = os.environ.get("HARNESS_CASSETTE")
+if cassette:
+    import connectors.http
+    from funnelsync.replay import make_vcr
+
+    connectors.http.SLEEP = lambda seconds: None
+    with make_vcr("none").use_cassette(cassette, allow_playback_repeats=True):
+        cli.main(sys.argv[2:])
+else:
+    cli.main(sys.argv[2:])
