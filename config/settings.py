@@ -192,6 +192,7 @@ SOURCE_TYPES: dict[str, dict[str, Spec]] = {
         "max_connections": (Int(ge=1, le=10), False, 10),
         "list_ids": ("list[str]", False, None),
         "page_size": (Int(ge=1, le=1000), False, None),
+        "lookback_minutes": (Int(ge=0), False, None),
     },
     "linkedin_ads": {
         "access_token": ("str", True, None),
