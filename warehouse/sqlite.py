@@ -130,9 +130,12 @@ class SqliteWarehouse:
                     c.executemany(f"DELETE FROM {table} WHERE source_system = ? AND source_object = ? "
                                   f"AND source_id = ?", keys)
             # 2. re-read windows: restated daily facts replace those days exactly
-            for scope in batch.replace:
-                c.execute("DELETE FROM events WHERE source_name = ? AND source_object = ? AND event_date BETWEEN ? AND ?",
-                          (batch.source_name, scope.source_object, scope.start, scope.end))
+            for scope in batch.replace:  # their raw rows go too, so a re-normalize cannot bring them back
+                where = "source_name = ? AND source_object = ? AND event_date BETWEEN ? AND ?"
+                args = (batch.source_name, scope.source_object, scope.start, scope.end)
+                c.execute(f"DELETE FROM raw_records WHERE source_system = ? AND source_object = ? AND source_id IN "
+                          f"(SELECT source_id FROM events WHERE {where})", (system, obj, *args))
+                c.execute(f"DELETE FROM events WHERE {where}", args)
             # 3. raw records
             c.executemany(
                 "INSERT INTO raw_records (source_system, source_object, source_id, source_name, fetched_at, payload) "
