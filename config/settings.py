@@ -164,7 +164,7 @@ SOURCE_TYPES: dict[str, dict[str, Spec]] = {
         "access_token": ("str", False, None),  # or client_id + client_secret (checked in _check_salesforce)
         "client_id": ("str", False, None),
         "client_secret": ("str", False, None),
-        "login_url": ("url", False, "https://login.salesforce.com"),
+        "login_url": ("url", False, None),  # default: instance_url (the My Domain URL client credentials needs),
         "api_version": (Pattern(r"\d{2,3}\.0", '"60.0"', accept_float=True), False, "60.0"),
         "bulk_threshold": (Int(ge=1), False, 10000),
         "api_budget_share": (Num(gt=0, le=1), False, 0.8),
@@ -198,7 +198,7 @@ SOURCE_TYPES: dict[str, dict[str, Spec]] = {
         "access_token": ("str", True, None),
         "account_ids": ("list[str]+", True, None),
         "base_url": ("url", False, "https://api.linkedin.com/rest"),
-        "linkedin_version": (Pattern(r"\d{6}", '"202409" (YYYYMM)', accept_int=True), False, "202409"),
+        "linkedin_version": (Pattern(r"\d{6}", '"202510" (YYYYMM)', accept_int=True), False, "202510"),
         "reread_days": (Int(ge=0), False, 7),
         "page_size": (Int(ge=1), False, None),
         "window_days": (Int(ge=1), False, None),

@@ -218,9 +218,11 @@ class Http:
         return redact(text, secrets)
 
     def request(self, method: str = "GET", url: str = "", *, params: dict | None = None, json: Any = None,
-                data: Any = None, headers: dict | None = None, query: str | None = None) -> requests.Response:
+                data: Any = None, headers: dict | None = None, query: str | None = None,
+                stream: bool = False) -> requests.Response:
         """Send one request with the retry policy. `query` is a pre-encoded query string appended as is
-        (LinkedIn Rest.li needs `( ) : ,` unencoded)."""
+        (LinkedIn Rest.li needs `( ) : ,` unencoded). `stream=True` leaves a 2xx body unread, for
+        `iter_content` (large CSV exports); close the response when done."""
         full = self.url(url)
         if query:
             full += ("&" if "?" in full else "?") + query
@@ -235,7 +237,7 @@ class Http:
             self.requests += 1
             try:
                 response = self.session.request(method, full, params=params, json=json, data=data, headers=hdrs,
-                                                timeout=TIMEOUT)
+                                                timeout=TIMEOUT, stream=stream)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 raise _Retry(self.redact(f"{method} {full}: network error: {type(exc).__name__}")) from None
             if self.on_response:

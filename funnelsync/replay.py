@@ -7,6 +7,7 @@ form fields and token responses are replaced before anything is written.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ SECRET_HEADERS = ["authorization", "cookie", "set-cookie", "x-api-key", "develop
 SECRET_PARAMS = ["access_token", "api_key", "apikey", "hapikey", "key", "client_secret", "refresh_token", "appsecret_proof"]
 SECRET_FORM = ["client_secret", "assertion", "refresh_token", "client_id", "password", "code"]
 SECRET_BODY_KEYS = ("access_token", "refresh_token", "id_token", "signature")
+# tokens inside URLs in response bodies (Meta's paging.next carries access_token=...)
+_URL_SECRET = re.compile(r"((?:access_token|api_key|appsecret_proof|client_secret)=)[^&\"'\s]+")
 
 
 def scrub_response(response: dict) -> dict:
@@ -29,6 +32,13 @@ def scrub_response(response: dict) -> dict:
     body = response.get("body", {}).get("string")
     if body:
         raw = body.decode("utf-8") if isinstance(body, bytes) else body
+        scrubbed = _URL_SECRET.sub(r"\1REDACTED", raw)
+        if scrubbed != raw:
+            raw = scrubbed
+            response["body"]["string"] = raw.encode("utf-8") if isinstance(body, bytes) else raw
+            for name in list(headers):
+                if name.lower() == "content-length":
+                    headers[name] = [str(len(raw.encode("utf-8")))]
         try:
             data = json.loads(raw)
         except ValueError:

@@ -149,9 +149,9 @@ def test_contract_and_domain_examples_parse_with_defaults(tmp_path):
     assert (hs["base_url"], hs["lookback_minutes"], hs["email_events"], hs["forms"]) == (
         "https://api.hubapi.com", 10, True, True)
     sf = s.sources["salesforce"]
-    assert (sf["login_url"], sf["api_version"], sf["bulk_threshold"], sf["api_budget_share"],
+    assert (sf.get("login_url"), sf["api_version"], sf["bulk_threshold"], sf["api_budget_share"],
             sf["lookback_minutes"], sf["history_object"]) == (
-        "https://login.salesforce.com", "60.0", 10000, 0.8, 10, "OpportunityHistory")
+        None, "60.0", 10000, 0.8, 10, "OpportunityHistory")
     ga = s.sources["ga4"]
     assert ga["credentials_file"] == str(tmp_path / "service-account.json")
     assert (ga["base_url"], ga["reread_days"], ga["quota_stop_share"], ga["window_days"]) == (
@@ -160,7 +160,7 @@ def test_contract_and_domain_examples_parse_with_defaults(tmp_path):
     assert (mc["base_url"], mc["reread_days"], mc["max_connections"]) == ("https://us6.api.mailchimp.com/3.0", 14, 10)
     li = s.sources["linkedin_ads"]
     assert (li["base_url"], li["linkedin_version"], li["reread_days"], li["account_ids"]) == (
-        "https://api.linkedin.com/rest", "202409", 7, ["508000000"])
+        "https://api.linkedin.com/rest", "202510", 7, ["508000000"])
     meta = s.sources["meta_ads"]
     assert (meta["base_url"], meta["reread_days"]) == ("https://graph.facebook.com/v21.0", 28)
     ga_ads = s.sources["google_ads"]
@@ -448,7 +448,7 @@ def test_start_date_accepts_toml_date(tmp_path):
     ('[sources.linkedin_ads]\naccess_token = "x"\naccount_ids = []\n',
      "sources.linkedin_ads.account_ids", "at least one entry"),
     ('[sources.linkedin_ads]\naccess_token = "x"\naccount_ids = ["1"]\nlinkedin_version = "2024-09"\n',
-     "sources.linkedin_ads.linkedin_version", '"202409"'),
+     "sources.linkedin_ads.linkedin_version", '"202510"'),
     ('[sources.meta_ads]\naccess_token = "x"\naccount_ids = ["1234567890"]\n',
      "sources.meta_ads.account_ids[0]", '"act_"'),
     (HUBSPOT + 'lookback_minutes = "10"\n', "sources.hubspot.lookback_minutes", "an integer >= 0"),
