@@ -45,7 +45,7 @@ from connectors.http import Http
 
 TYPE = "linkedin_ads"
 DEFAULT_BASE_URL = "https://api.linkedin.com/rest"
-DEFAULT_VERSION = "202409"  # config's default; set `linkedin_version` to a version LinkedIn still serves
+DEFAULT_VERSION = "202510"  # LinkedIn serves each monthly version for about a year; override with `linkedin_version`
 ANALYTICS_OBJECT = "ad_analytics"
 
 KEY_FIELDS = ("dateRange", "pivotValues")
