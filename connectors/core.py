@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
-from connectors.errors import ApiError
+from connectors.errors import ApiError, QuotaError
 
 
 @dataclass(frozen=True)
@@ -171,3 +171,34 @@ def reread_start(run: Run, saved_day: str | None, reread_days: int) -> date:
         return run.start
     resume = date.fromisoformat(saved_day) + timedelta(days=1)
     return max(run.start, min(resume, run.today - timedelta(days=reread_days)))
+
+
+def report_range(run: Run, reread_days: int) -> tuple[date, date]:
+    """[first, last] day of a daily report to pull: from the saved `last_day` moved back by the re-read window
+    (or the backfill range) up to yesterday, the last complete day."""
+    start = reread_start(run, (run.state or {}).get("last_day"), reread_days)
+    yesterday = run.today - timedelta(days=1)
+    end = min(run.end, yesterday) if run.end is not None else yesterday
+    return start, end
+
+
+def mark_window(pages: Iterator[Page], replace: Replace, state: dict) -> Iterator[Page]:
+    """Put `replace` on a re-read window's first page and `state` on its last (an empty page when the window had
+    none), so the window's days are replaced exactly and the cursor moves only once the whole window is in.
+    A budget stop (QuotaError) hands over the pages already fetched, without the window's state."""
+    pending: Page | None = None
+    try:
+        for page in pages:
+            if pending is None:
+                page.replace = replace
+            else:
+                yield pending
+            pending = page
+    except QuotaError:
+        if pending is not None:
+            yield pending
+        raise
+    if pending is None:
+        pending = Page([], replace=replace)
+    pending.state = state
+    yield pending

@@ -49,7 +49,7 @@ from typing import Any, Iterator
 
 from connectors.core import Page, Replace, Run, Stream, day_windows
 from connectors.errors import ApiError, AuthError, QuotaError, TemporaryError
-from connectors.http import Http, parse_retry_after, redact, with_retries
+from connectors.http import Http, oauth_error, parse_retry_after, redact, with_retries
 
 TYPE = "ga4"
 BASE_URL = "https://analyticsdata.googleapis.com"
@@ -79,7 +79,7 @@ class _TokenClient:
                 raise ApiError(f"GA4 credentials_file has no {key}: it must be a service-account key (JSON)")
         self.info = info
         self.token_uri = token_uri
-        self.http = Http(token_uri, classify=_token_error, attempts=4)
+        self.http = Http(token_uri, classify=oauth_error("the service-account key"), attempts=4)
 
     def assertion(self) -> str:
         from google.auth import crypt, jwt
@@ -98,18 +98,6 @@ class _TokenClient:
             raise AuthError("GA4: the token endpoint answered without an access_token")
         expires = body.get("expires_in")
         return token, int(expires) if expires is not None else None
-
-
-def _token_error(response) -> Exception | None:
-    """OAuth token endpoints answer 400/401 `invalid_grant` / `invalid_client` for a bad key: credentials."""
-    if response.status_code in (400, 401):
-        try:
-            err = response.json().get("error")
-        except (ValueError, AttributeError):
-            err = None
-        if err in ("invalid_grant", "invalid_client", "unauthorized_client", "invalid_scope") or response.status_code == 401:
-            return AuthError(f"GA4: the token endpoint rejected the service-account key ({err or 'HTTP 401'})")
-    return None
 
 
 def make_credentials(fetch=None, token: str | None = None):

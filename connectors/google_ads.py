@@ -38,12 +38,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, Iterator
 
-from connectors.core import Page, Replace, Run, Stream, day_windows, reread_start
+from connectors.core import Page, Replace, Run, Stream, day_windows, mark_window, report_range
 from connectors.errors import ApiError, AuthError, QuotaError, TemporaryError
-from connectors.http import REFRESH_TOKEN, Http
+from connectors.http import REFRESH_TOKEN, Http, oauth_error
 
 TYPE = "google_ads"
 BASE_URL = "https://googleads.googleapis.com/v18"
@@ -85,7 +84,7 @@ class OAuth:
         self.refresh_token = source.get("refresh_token")
         if not self.static and not (self.client_id and self.client_secret and self.refresh_token):
             raise ApiError("Google Ads source needs client_id, client_secret and refresh_token (or access_token)")
-        self.token_http = Http(source.get("token_uri") or TOKEN_URI, classify=_token_error, attempts=4,
+        self.token_http = Http(source.get("token_uri") or TOKEN_URI, classify=oauth_error("the refresh token; create a new refresh_token"), attempts=4,
                                secrets=[self.client_secret, self.refresh_token])
         self.token: str | None = self.static
         self.refreshes = 0
@@ -110,18 +109,6 @@ class OAuth:
         if not token:
             raise AuthError("Google Ads: the token endpoint answered without an access_token")
         self.token = token
-
-
-def _token_error(response) -> Exception | None:
-    if response.status_code in (400, 401):
-        try:
-            err = response.json().get("error")
-        except (ValueError, AttributeError):
-            err = None
-        if err in ("invalid_grant", "invalid_client", "unauthorized_client") or response.status_code == 401:
-            return AuthError(f"Google Ads: the OAuth token endpoint rejected the refresh token ({err or 'HTTP 401'}); "
-                             "create a new refresh_token")
-    return None
 
 
 # ---- errors ------------------------------------------------------------------------------------------------
@@ -242,21 +229,19 @@ def _setting(source: dict, key: str, default: Any) -> Any:
 
 def fetch_campaign_days(client: Client, run: Run) -> Iterator[Page]:
     """Per window: every customer's rows (Replace on the first page, state on the last)."""
-    reread = int(_setting(run.source, "reread_days", 30))
+    start, end = report_range(run, int(_setting(run.source, "reread_days", 30)))
     window = max(1, int(_setting(run.source, "window_days", 30)))
-    end = run.end if run.backfill else run.today - timedelta(days=1)
-    start = reread_start(run, (run.state or {}).get("last_day"), reread)
     for a, b in day_windows(start, end, window):
         first, last = a.isoformat(), b.isoformat()
-        for i, cid in enumerate(client.customer_ids):
-            before = client.http.requests + client.auth.token_http.requests
-            rows = client.search_stream(cid, first, last)
-            records = [_record(cid, row) for row in rows]
-            run.log(f"google_ads {cid} {first}..{last}: {len(records)} campaign-days")
-            done = i == len(client.customer_ids) - 1
-            yield Page(records, state={"last_day": last} if done else None,
-                       replace=Replace(SOURCE_OBJECT, first, last) if i == 0 else None,
-                       requests=client.http.requests + client.auth.token_http.requests - before)
+
+        def pages(first: str = first, last: str = last) -> Iterator[Page]:
+            for cid in client.customer_ids:
+                before = client.http.requests + client.auth.token_http.requests
+                records = [_record(cid, row) for row in client.search_stream(cid, first, last)]
+                run.log(f"google_ads {cid} {first}..{last}: {len(records)} campaign-days")
+                yield Page(records, requests=client.http.requests + client.auth.token_http.requests - before)
+
+        yield from mark_window(pages(), Replace(SOURCE_OBJECT, first, last), {"last_day": last})
 
 
 def _record(cid: str, row: dict) -> dict:

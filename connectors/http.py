@@ -178,6 +178,51 @@ def with_retries(call: Callable[[], Any], attempts: int = MAX_ATTEMPTS, classify
         raise TemporaryError(str(exc), exc.retry_after) from None
 
 
+# ---- small pieces every connector needs ----------------------------------------------------------------------
+
+
+class Bearer:
+    """`Authorization: Bearer <token>` for Http; a connector with a refresh flow subclasses it with `refresh()`."""
+
+    def __init__(self, token: str):
+        self.token = token
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def secrets(self) -> list[str]:
+        return [self.token]
+
+
+def pacing(requests_per_second: float | None, default: float) -> dict:
+    """Http pacing arguments for a requests-per-second setting (below 1: one request per 1/rps seconds)."""
+    rps = float(requests_per_second or default)
+    if rps >= 1:
+        return {"max_requests": int(rps), "per_seconds": 1.0}
+    return {"max_requests": 1, "per_seconds": 1.0 / rps}
+
+
+OAUTH_CREDENTIAL_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client", "invalid_scope"})
+
+
+def oauth_error(what: str) -> Callable[[requests.Response], Exception | None]:
+    """A `classify` hook for OAuth token endpoints: 400/401 `invalid_grant`/`invalid_client`/... mean the
+    credentials were rejected (AuthError, exit 3), not a transient failure. `what` ends the message."""
+
+    def classify(response: requests.Response) -> Exception | None:
+        if response.status_code not in (400, 401):
+            return None
+        try:
+            err = response.json().get("error")
+        except (ValueError, AttributeError):
+            err = None
+        if err in OAUTH_CREDENTIAL_ERRORS or response.status_code == 401:
+            return AuthError(f"the OAuth token endpoint rejected {what} ({err or 'HTTP 401'})")
+        return None
+
+    return classify
+
+
 # ---- the client --------------------------------------------------------------------------------------------
 
 

@@ -35,13 +35,13 @@ active"}: an ApiError that names the `linkedin_version` setting.
 """
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, Iterable, Iterator
 from urllib.parse import quote
 
-from connectors.core import Page, Replace, Run, Stream, day_windows, reread_start
+from connectors.core import Page, Replace, Run, Stream, day_windows, mark_window, report_range
 from connectors.errors import ApiError, AuthError
-from connectors.http import Http
+from connectors.http import Bearer, Http, pacing
 
 TYPE = "linkedin_ads"
 DEFAULT_BASE_URL = "https://api.linkedin.com/rest"
@@ -63,17 +63,6 @@ EXTRA_METRICS = (
 )
 METRICS = REQUIRED_METRICS + EXTRA_METRICS
 MAX_FIELDS_PER_REQUEST = 20  # LinkedIn's documented limit
-
-
-class _Bearer:
-    def __init__(self, token: str):
-        self.token = token
-
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    def secrets(self) -> list[str]:
-        return [self.token]
 
 
 def account_id(value: Any) -> str:
@@ -118,14 +107,6 @@ def day_of(value: Any) -> str | None:
         return None
 
 
-def pacing(requests_per_second: float | None, default: float) -> dict:
-    """Http pacing arguments for a requests-per-second setting (below 1: one request per 1/rps seconds)."""
-    rps = float(requests_per_second or default)
-    if rps >= 1:
-        return {"max_requests": int(rps), "per_seconds": 1.0}
-    return {"max_requests": 1, "per_seconds": 1.0 / rps}
-
-
 class Client:
     """One LinkedIn source: its Http session, ad accounts and settings."""
 
@@ -143,7 +124,7 @@ class Client:
         self.http = Http(
             source.get("base_url") or DEFAULT_BASE_URL,
             headers={"LinkedIn-Version": self.version, "X-Restli-Protocol-Version": "2.0.0"},
-            auth=_Bearer(token),
+            auth=Bearer(token),
             **pacing(source.get("requests_per_second"), default=10.0),
             secrets=[token],
             classify=self.classify,
@@ -236,31 +217,6 @@ def _search_stream(resource: str):
                 before = client.http.requests
 
     return fetch
-
-
-def report_range(run: Run, reread_days: int) -> tuple[date, date]:
-    """[first, last] day to pull: from the saved day minus the re-read window (or the backfill range) up to
-    yesterday, the last complete day."""
-    saved = (run.state or {}).get("last_day")
-    start = reread_start(run, saved, reread_days)
-    yesterday = run.today - timedelta(days=1)
-    end = min(run.end, yesterday) if run.end is not None else yesterday
-    return start, end
-
-
-def mark_window(pages: Iterator[Page], replace: Replace, state: dict) -> Iterator[Page]:
-    """Put `replace` on the window's first page and `state` on its last (an empty page when it had none)."""
-    pending: Page | None = None
-    for page in pages:
-        if pending is None:
-            page.replace = replace
-        else:
-            yield pending
-        pending = page
-    if pending is None:
-        pending = Page([], replace=replace)
-    pending.state = state
-    yield pending
 
 
 def fetch_ad_analytics(client: Client, run: Run) -> Iterator[Page]:

@@ -37,14 +37,14 @@ Throttling (https://developers.facebook.com/docs/marketing-api/overview/rate-lim
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, Callable, Iterator
 
 import requests
 
-from connectors.core import Page, Replace, Run, Stream, day_windows, reread_start
+from connectors.core import Page, Replace, Run, Stream, day_windows, mark_window, report_range
 from connectors.errors import ApiError, AuthError, QuotaError, TemporaryError
-from connectors.http import Http
+from connectors.http import Http, pacing
 
 TYPE = "meta_ads"
 DEFAULT_BASE_URL = "https://graph.facebook.com/v21.0"
@@ -113,14 +113,6 @@ def _error(response: requests.Response) -> dict:
         return {}
     error = body.get("error") if isinstance(body, dict) else None
     return error if isinstance(error, dict) else {}
-
-
-def pacing(requests_per_second: float | None, default: float) -> dict:
-    """Http pacing arguments for a requests-per-second setting (below 1: one request per 1/rps seconds)."""
-    rps = float(requests_per_second or default)
-    if rps >= 1:
-        return {"max_requests": int(rps), "per_seconds": 1.0}
-    return {"max_requests": 1, "per_seconds": 1.0 / rps}
 
 
 class Client:
@@ -246,35 +238,6 @@ def connect(source: dict) -> Client:
 
 
 # ---- stream -----------------------------------------------------------------------------------------------
-
-
-def report_range(run: Run, reread_days: int) -> tuple[date, date]:
-    """From the saved day minus the re-read window (or the backfill range) up to yesterday."""
-    saved = (run.state or {}).get("last_day")
-    start = reread_start(run, saved, reread_days)
-    yesterday = run.today - timedelta(days=1)
-    end = min(run.end, yesterday) if run.end is not None else yesterday
-    return start, end
-
-
-def mark_window(pages: Iterator[Page], replace: Replace, state: dict) -> Iterator[Page]:
-    """Put `replace` on the window's first page and `state` on its last (an empty page when it had none)."""
-    pending: Page | None = None
-    try:
-        for page in pages:
-            if pending is None:
-                page.replace = replace
-            else:
-                yield pending
-            pending = page
-    except QuotaError:
-        if pending is not None:  # a budget stop: hand over what was fetched (without the window's state)
-            yield pending
-        raise
-    if pending is None:
-        pending = Page([], replace=replace)
-    pending.state = state
-    yield pending
 
 
 def fetch_insights(client: Client, run: Run) -> Iterator[Page]:

@@ -12,10 +12,10 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import connectors
-from connectors.core import Page, Run, Stream, dig
+from connectors.core import Run, Stream, dig
 from connectors.errors import ConnectorError, QuotaError
 from connectors.http import redact
 from normalize import Context, Malformed, Model, normalizer
