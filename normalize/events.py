@@ -150,6 +150,14 @@ def parse_ts(value: Any) -> datetime:
 
 def to_utc(value: Any) -> str:
     """`YYYY-MM-DDTHH:MM:SSZ` (sub-seconds truncated)."""
+    if type(value) is str:  # fast paths: already canonical; Salesforce's `...T10:00:00.000+0000`
+        n = len(value)
+        if (n == 20 and value[19] == "Z" or n == 28 and value.endswith(".000+0000")) and value[10] == "T":
+            try:
+                datetime.fromisoformat(value[:19])  # still validated: 2024-02-30 is not a date
+            except ValueError:
+                raise Malformed(f"unparseable timestamp {value!r}") from None
+            return value if n == 20 else value[:19] + "Z"
     return parse_ts(value).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -180,6 +188,9 @@ def end_of_local_day(value: str, tz: str = "UTC") -> str:
 
 def day_add(day: str, n: int) -> str:
     return (date.fromisoformat(day) + timedelta(days=n)).isoformat()
+
+
+_DUMPS = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode  # one encoder, not one per call
 
 
 # ---- the event row ------------------------------------------------------------------------------------------
@@ -245,7 +256,7 @@ def event(
             "amount": None if amount is None else float(amount),
             "currency": currency,
             "is_aggregate": 1 if is_aggregate else 0,
-            "properties": json.dumps(properties, sort_keys=True, separators=(",", ":")) if properties else None,
+            "properties": _DUMPS(properties) if properties else None,
         },
     )
 
