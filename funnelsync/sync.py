@@ -85,7 +85,8 @@ def secrets_of(source: dict) -> list[str]:
 
 def connector_source(source: dict, model: Model) -> dict:
     """The source settings plus the model settings a connector needs to know what to request."""
-    extra: dict[str, Any] = {"sqo_stages": list(model.sqo_stages)}
+    extra: dict[str, Any] = {"sqo_stages": list(model.sqo_stages),
+                             "lifecycle_stage_ids": list(model.hubspot_stage_ids)}
     if model.self_report_fields.get("hubspot"):
         extra["self_report_property"] = model.self_report_fields["hubspot"]
     if model.self_report_fields.get("salesforce"):
