@@ -283,13 +283,20 @@ def kpis(ctx, start, end, grain, by, kpi_names, mode, refresh, show_goals, fmt):
     if show_goals:
         from warehouse import goals as goals_mod
 
-        rows = goals_mod.goal_pacing_rows(wh.conn, model, as_of=e.isoformat(), goals=settings.goals)
-        emit({"as_of": e.isoformat(), "rows": rows}, fmt, rows)
+        rows = []
+        for goal in settings.goals:
+            got, more = goals_mod.pacing(wh.conn, model, goal, e.isoformat())
+            rows += got
+            warnings += more
+        for w in warnings:
+            click.echo(f"warning: {w}", err=True)
+        emit({"as_of": e.isoformat(), "rows": rows}, fmt, rows,
+             ["plan_year", "metric", "quarter", "target", "expected_to_date", "actual_to_date", "pacing", "band"])
         return
     from warehouse import kpis as kpi_mod
 
-    rows, more = kpi_mod.compute_kpis(wh.conn, model, s.isoformat(), e.isoformat(), grain=grain, by=by, mode=mode)
-    warnings += more or []
+    rows = kpi_mod.compute_kpis(wh.conn, model, s.isoformat(), e.isoformat(), grain=grain, by=by, mode=mode,
+                                as_of=now.date().isoformat(), warnings=warnings)
     if kpi_names:
         rows = [r for r in rows if r["kpi"] in kpi_names]
     for w in warnings:
@@ -333,7 +340,7 @@ def attribution(ctx, start, end, model_name, target, by, fmt):
 
     if name not in attr.MODELS:
         raise Fail(f"--model {name!r} is not a model; choose one of: {', '.join(attr.MODELS)}", EXIT_USAGE)
-    rows = attr.credit_totals(wh.conn, name, target, s.isoformat(), e.isoformat(), by=by)
+    rows = attr.summarize(wh.conn, model, s.isoformat(), e.isoformat(), model_name=name, target=target, by=by)
     if fmt == "json":
         emit({"start": s.isoformat(), "end": e.isoformat(), "model": name, "target": target, "by": by,
               "rows": rows}, "json")

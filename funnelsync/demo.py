@@ -69,8 +69,8 @@ def run_demo(out_dir: str | None, fmt: str, quiet: bool = False) -> int:
     try:
         from warehouse import kpis as kpi_mod
 
-        rows, more = kpi_mod.compute_kpis(wh.conn, model, "2024-01-01", "2024-03-31", grain="quarter", by=None)
-        warnings += more or []
+        rows = kpi_mod.compute_kpis(wh.conn, model, "2024-01-01", "2024-03-31", grain="quarter", by=None,
+                                    warnings=warnings)
         summary_rows = [r for r in rows if r["kpi"] in SUMMARY_KPIS]
         summary_rows.sort(key=lambda r: SUMMARY_KPIS.index(r["kpi"]))
     except ImportError:

@@ -6,6 +6,7 @@ most the uncommitted batch, which the next run fetches again; upserts make the r
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import traceback
@@ -226,43 +227,32 @@ def sync_stream(wh, source: dict, client: Any, stream: Stream, model: Model, opt
 
 def post_sync(wh, model: Model, now: datetime, goals: list[dict] | None = None,
               fx_rates: list[dict] | None = None) -> list[str]:
-    """Rebuild derived tables, attribution and KPI values; returns warnings (missing fx rates...)."""
-    try:
-        from warehouse import derive, kpis
-    except ImportError:  # pragma: no cover - while the KPI layer is absent
-        return []
-    warnings: list[str] = []
-    as_of = now.date().isoformat()
-    load_inputs(wh, goals or [], fx_rates or [])
-    derive.derive(wh.conn, model, as_of)
-    warnings += kpis.refresh_kpis(wh.conn, model) or []
-    try:
-        from warehouse import goals as goals_mod
+    """Rebuild derived tables (identity, channels), attribution, KPI values and goal pacing; returns warnings
+    (money rows without an fx rate, goals that cannot be planned...). Deterministic: same tables in, same out.
+    On PostgreSQL, syncs of different sources run in parallel: the rebuild takes the warehouse's derive lock."""
+    from warehouse import derive, goals as goals_mod, kpis
 
-        goals_mod.refresh_goal_pacing(wh.conn, model, as_of)
-    except (ImportError, AttributeError):
-        pass
-    wh.conn.commit()
+    as_of = now.date().isoformat()
+    with getattr(wh, "derive_lock", contextlib.nullcontext)():
+        load_inputs(wh.conn, goals or [], fx_rates or [])
+        warnings = list(derive.derive(wh.conn, model, as_of) or [])
+        warnings += kpis.refresh_kpis(wh.conn, model) or []
+        warnings += goals_mod.refresh_goal_pacing(wh.conn, model, as_of) or []
+        wh.conn.commit()
     return warnings
 
 
-def load_inputs(wh, goals: list[dict], fx_rates: list[dict]) -> None:
-    """Config-held inputs (goals, fx rates) mirrored into their tables."""
-    with wh.db.atomic() if hasattr(wh, "db") else _nullcontext():
-        wh.conn.execute("DELETE FROM goals")
-        for g in goals:
-            wh.conn.execute(
-                "INSERT INTO goals (plan_year, metric, target, quarter_weights, rate_overrides) VALUES (?, ?, ?, ?, ?)",
+def load_inputs(conn, goals: list[dict], fx_rates: list[dict]) -> None:
+    """Mirror config-held inputs (goals, fx rates) into their tables; portable SQL for both backends."""
+    from warehouse.derive import execute
+
+    execute(conn, "DELETE FROM goals")
+    for g in goals:
+        execute(conn, "INSERT INTO goals (plan_year, metric, target, quarter_weights, rate_overrides) "
+                      "VALUES (?, ?, ?, ?, ?)",
                 (g["plan_year"], g.get("metric", "closed_won_revenue"), g["target"],
                  json.dumps(g.get("quarter_weights") or [0.25] * 4), json.dumps(g.get("rate_overrides") or {})))
-        for r in fx_rates:
-            wh.conn.execute("INSERT OR REPLACE INTO fx_rates (date, currency, rate_to_reporting) VALUES (?, ?, ?)",
-                            (r["date"], r["currency"], r["rate_to_reporting"]))
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
+    for r in fx_rates:
+        execute(conn, "INSERT INTO fx_rates (date, currency, rate_to_reporting) VALUES (?, ?, ?) ON CONFLICT "
+                      "(date, currency) DO UPDATE SET rate_to_reporting = excluded.rate_to_reporting",
+                (r["date"], r["currency"], r["rate_to_reporting"]))

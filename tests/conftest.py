@@ -38,3 +38,6 @@ def _fake_env(monkeypatch):
 def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true", default=False,
                      help="rewrite tests/golden/*.rows.json from the current normalizers")
+
+
+from tests.pg import pg_url  # noqa: E402,F401  (a throwaway PostgreSQL 15 server per test session)

@@ -129,10 +129,11 @@ GOALS = _t(
     ("plan_year", "metric"),
 )
 FX_RATES = _t("fx_rates", "date DATE, currency TEXT, rate_to_reporting REAL", ("date", "currency"))
+# landing_path: the slice of K17 landing_page_conversion_rate (per path, spec §4.2); NULL on every other row.
 KPI_VALUES = _t(
     "kpi_values",
     """grain TEXT, period_start DATE, period_end DATE, kpi TEXT, channel TEXT, campaign_key TEXT,
-    source_system TEXT, value REAL, numerator REAL, denominator REAL, status TEXT""",
+    source_system TEXT, value REAL, numerator REAL, denominator REAL, status TEXT, landing_path TEXT""",
     (),
     indexes=(("kpi", "grain", "period_start"),),
 )

@@ -1,0 +1,875 @@
+"""KPIs K01–K49 (spec §4, §5.5, names of §9) over the derived warehouse, and the `kpi_values` table.
+
+`compute_kpis(conn, model, start, end, grain, by)` returns rows with the `kpi_values` columns for the periods of
+`grain` inside [start, end] (bounds clipped to the range; `grain=None` ⇒ the whole range as one period);
+`refresh_kpis(conn, model, start=None, end=None)` rewrites `kpi_values` for every grain over the data's date range
+(natural period bounds) and returns warnings. `derive` must have run (channels, people, attribution).
+Extra keyword arguments of compute_kpis: `mode` ("in_period" | "cohort"), `as_of` (cohort / send-cohort bound),
+`attribution_model` (which model's credits feed the attributed money KPIs), `warnings` (a list to extend).
+
+How it is computed (fast on millions of events): a handful of scans — grouped in SQL where grouping shrinks the
+rows, streamed otherwise (ad facts, email pairs) — build day-level facts, (slice dimension, slice value, day) →
+{measure: additive number}, which Python rolls up to each grain's periods and turns into KPI rows. Additive by
+construction:
+- F(t) / O(t): a person's / opportunity's FIRST(t) falls on one day (spec §2 de-duplication over all sources);
+  the source slice of F(t) is the source_system of that first event.
+- pairs(t): a (person, campaign) pair belongs to the day of its first send / registration (cohorts, [D-25]);
+  opened/clicked/attended/… count when they happened at any time (up to `as_of` when given).
+Non-additive ones (K06 demos and K40 nurture = distinct persons in P; K30 MRR stock at the period end) are
+computed per grain.
+
+Slices (`by`): `channel`, `campaign` (campaign_key), `source` (source_system) and, for K17 only, `path` (the
+`kpi_values.landing_path` column, added for it; K17 = forms whose `properties.page_path` is the path ÷ GA sessions
+that landed on it, rows only for paths with form fills). A KPI is
+emitted for a slice only when the catalogue lists it (§4.2 "Slices"); a sliced row only when its value, numerator or
+denominator is non-zero (so a NULL on a zero denominator is still reported when the numerator exists); total rows
+(`by=None`) always. Channel semantics (§4.1): people/opportunity counts by sourced channel (lifecycle and opportunity
+events carry it after derive), spend by its campaign's channel, touch/web counts by their own channel, attributed
+money (K25/K26/K27/K30-new/K31/K32 sliced) from `attribution_credits` of `attribution_model` (default
+`model.default_model`) with the conversion date in P. Campaign slices of people counts (K19/K20 denominators) use the
+campaign of the first touch (derive keys lifecycle events to it).
+
+Money: amounts are converted with `fx_rates` at the row's date (latest rate on or before it); a row without a rate
+is excluded and reported in the warnings ([D-02]). NULL currency = reporting currency.
+
+Modes: `in_period` (default) or `cohort` (K10–K15 only; §4.1): denominator = people (or opportunities for K13)
+entering the start stage in P, numerator = those that reached the end stage or any later one by `as_of`
+(stage order lead < mql < sql < opportunity < customer; opportunity = linked to an opportunity created by as_of,
+customer = `became_customer` or linked to an opportunity won by as_of; K14's "demo" = a demo_requested by as_of;
+K13 win_rate cohort = won ÷ (won + lost) among the cohort's opportunities closed by as_of).
+
+Column notes: count KPIs carry `value` only; ratios carry numerator and denominator; `bounce_rate` = (sessions −
+engaged) ÷ sessions; `spend_conversion_parity` numerator = the channel's MQL share, denominator = its spend share;
+`dark_funnel_delta` (Δ_X of §5.5, sliced by channel) has value = #{SR=X} − #{SW=X}, numerator = #{SR=X},
+denominator = #{SW=X} (its total row is Σ Δ = 0 with numerator = denominator = |Π|); `roi` numerator = revenue −
+spend. Status (§4.2 thresholds): `deliverability_rate` < 0.95 ⇒ `warning`; `webinar_attendance_rate` ≥ 0.5 ⇒ `good`;
+`clv_to_cac` > 1 ⇒ `profitable`; `lead_to_mql_rate` of channel paid_social ⇒ `good` when ≥ `zero_waste_target`
+(A5), else `warning`. Periods: ISO weeks (Mon–Sun); quarters and years start at `fiscal_year_start_month` (a year
+is the fiscal year, so quarters nest in years).
+"""
+from __future__ import annotations
+
+import time
+from calendar import monthrange
+from collections.abc import Callable
+from datetime import date, timedelta
+from functools import cache
+from typing import Any
+
+from normalize.events import LIFECYCLE_TYPES, OPPORTUNITY_TYPES, local_date
+from normalize.model import Model
+from warehouse.derive import (
+    AD_TYPES,
+    DIALECTS,
+    Fx,
+    begin_owned,
+    day,
+    dialect,
+    execute,
+    in_list,
+    insert_rows,
+    monthly_factor,
+    query,
+    ts,
+)
+from warehouse.schema import KPI_VALUES, PG_TYPES, SQLITE_TYPES, ddl
+
+GRAINS = ("day", "week", "month", "quarter", "year")
+BY = ("channel", "campaign", "source", "path")
+COLUMNS = ("grain", "period_start", "period_end", "kpi", "channel", "campaign_key", "source_system", "value",
+           "numerator", "denominator", "status", "landing_path")
+WEB_AGG = {"web_sessions": "sess", "web_engaged_sessions": "eng", "web_page_views": "pv", "web_new_users": "nu",
+           "web_key_events": "ke", "web_engagement_seconds": "es"}
+AD_Q = {"ad_clicks": "clk", "ad_impressions": "imp", "ad_conversions": "conv", "ad_leads": "adleads"}
+F_MEASURE = {"lead_created": "lead", "became_mql": "mql", "became_sql": "sql", "became_customer": "cust"}
+O_MEASURE = {"opportunity_created": "opp", "became_sqo": "sqo", "deal_won": "won", "deal_lost": "lost"}
+FORM_TYPES = ("form_submitted", "demo_requested")
+DARK = "dark_social"
+# pair families: event_type -> (family measure prefix, role); the cohort role ("c") dates the pair
+PAIR_FAMILIES = {
+    "email": {"email_sent": "c", "email_delivered": "deliv", "email_opened": "open", "email_clicked": "click",
+              "email_unsubscribed": "unsub", "email_bounced": "bounce"},
+    "web": {"webinar_registered": "c", "webinar_attended": "att"},
+    "evt": {"event_registered": "c", "event_attended": "att"},
+    "dm": {"direct_mail_sent": "c", "direct_mail_claimed": "claim", "meeting_booked": "book"},
+}
+_DIM_KEYS = {"channel": "channel", "campaign": "campaign_key", "source": "source_system", "path": "landing_path"}
+
+
+# ---- periods ----------------------------------------------------------------------------------------------------
+
+
+def _add_months(d: date, n: int) -> date:
+    m = d.month - 1 + n
+    y = d.year + m // 12
+    m = m % 12 + 1
+    return date(y, m, min(d.day, monthrange(y, m)[1]))
+
+
+@cache
+def period_of(d: date, grain: str, fy_start: int = 1) -> tuple[date, date]:
+    """Natural bounds (inclusive) of the `grain` period holding `d`."""
+    if grain == "day":
+        return d, d
+    if grain == "week":
+        s = d - timedelta(days=d.weekday())
+        return s, s + timedelta(days=6)
+    if grain == "month":
+        s = d.replace(day=1)
+        return s, _add_months(s, 1) - timedelta(days=1)
+    if grain in ("quarter", "year"):
+        offset = (d.month - fy_start) % 12
+        span = 3 if grain == "quarter" else 12
+        first = _add_months(d.replace(day=1), -(offset % span))
+        return first, _add_months(first, span) - timedelta(days=1)
+    raise ValueError(f"unknown grain {grain!r}")
+
+
+def periods(start: str, end: str, grain: str | None, fy_start: int = 1, clip: bool = True) -> dict[str, tuple]:
+    """day -> (period_start, period_end) text for every day in [start, end]."""
+    lo, hi = date.fromisoformat(start), date.fromisoformat(end)
+    out = {}
+    d = lo
+    while d <= hi:
+        if grain is None:
+            s, e = lo, hi
+        else:
+            s, e = period_of(d, grain, fy_start)
+            if clip:
+                s, e = max(s, lo), min(e, hi)
+        out[d.isoformat()] = (s.isoformat(), e.isoformat())
+        d += timedelta(days=1)
+    return out
+
+
+# ---- facts ------------------------------------------------------------------------------------------------------
+
+
+class _Facts:
+    """Day-level additive facts: (dim, value, day) -> {measure: number}; dim None = the total."""
+
+    def __init__(self, lo: str, hi: str):
+        self.lo, self.hi = lo, hi
+        self.s: dict[tuple, dict[str, float]] = {}
+
+    def add(self, m: str, d: str, x: float, channel: Any = None, campaign: Any = None, source: Any = None,
+            path: Any = None) -> None:
+        """Add x to measure m on day d: the total and each given slice (hot path: written out, no loops)."""
+        if not x or d < self.lo or d > self.hi:
+            return
+        s = self.s
+        md = s.get((None, None, d))
+        if md is None:
+            md = s[(None, None, d)] = {}
+        md[m] = md.get(m, 0.0) + x
+        if channel is not None:
+            md = s.get(("channel", channel, d))
+            if md is None:
+                md = s[("channel", channel, d)] = {}
+            md[m] = md.get(m, 0.0) + x
+        if campaign is not None:
+            md = s.get(("campaign", campaign, d))
+            if md is None:
+                md = s[("campaign", campaign, d)] = {}
+            md[m] = md.get(m, 0.0) + x
+        if source is not None:
+            md = s.get(("source", source, d))
+            if md is None:
+                md = s[("source", source, d)] = {}
+            md[m] = md.get(m, 0.0) + x
+        if path is not None:
+            md = s.get(("path", path, d))
+            if md is None:
+                md = s[("path", path, d)] = {}
+            md[m] = md.get(m, 0.0) + x
+
+    def add_slice(self, m: str, d: str, x: float, dim: str, v: Any) -> None:
+        """Add to one slice only (not to the total)."""
+        if x and self.lo <= d <= self.hi:
+            md = self.s.setdefault((dim, v, d), {})
+            md[m] = md.get(m, 0.0) + x
+
+
+def _local(value: Any, tz: str) -> str:
+    return local_date(ts(value), tz)
+
+
+def _load(conn: Any, model: Model, lo: str, hi: str, attribution_model: str, as_of: str | None,
+          fx: Fx) -> tuple[_Facts, dict]:
+    """Every additive fact over [lo, hi], plus the per-grain inputs (demos, nurture, won deals for MRR)."""
+    tz = model.timezone
+    facts = _Facts(lo, hi)
+    add = facts.add
+    extra: dict[str, Any] = {}
+    scan = DIALECTS[dialect(conn)]["scan"]
+
+    # 1a. web aggregates and form fills: grouped by day and channel
+    for et, d, ch, n, q in query(
+        conn, f"SELECT event_type, event_date, channel, COUNT(*), SUM(quantity) FROM events WHERE event_type IN "
+              f"{in_list(tuple(WEB_AGG) + FORM_TYPES)} AND event_date >= ? AND event_date <= ? "
+              f"GROUP BY event_type, event_date, channel", (lo, hi)):
+        if et in WEB_AGG:
+            add(WEB_AGG[et], day(d), q or 0.0, channel=ch)
+        else:  # form_submitted, demo_requested: K07 is an event count
+            add("forms", day(d), float(n), channel=ch)
+
+    # 1b. ad facts and spend: already one row per campaign and day, so stream them (a GROUP BY would not shrink it)
+    for et, d, ch, camp, src, cur, q, a in query(
+        conn, f"SELECT event_type, event_date, channel, campaign_key, source_system, currency, quantity, amount "
+              f"FROM events WHERE event_type IN {in_list(AD_TYPES)} AND event_date >= ? AND event_date <= ?",
+            (lo, hi)):
+        d = day(d)
+        if et in AD_Q:
+            add(AD_Q[et], d, q or 0.0, channel=ch, campaign=camp, source=src)
+        else:
+            amt = fx.convert(a, cur, d)
+            if amt is None:
+                continue
+            add("spend", d, amt, channel=ch, campaign=camp, source=src)
+            if et == "ad_spend":
+                add("adspend", d, amt, channel=ch, campaign=camp, source=src)
+
+    # 2. lifecycle FIRST(type) per person over all sources (window function: portable SQLite >= 3.25 / PG)
+    for et, d, ch, camp, src, n in query(
+        conn, f"SELECT event_type, event_date, channel, campaign_key, source_system, COUNT(*) FROM ("
+              f"SELECT event_type, event_date, channel, campaign_key, source_system, ROW_NUMBER() OVER ("
+              f"PARTITION BY person_key, event_type ORDER BY occurred_at, source_system, event_id) AS rn "
+              f"FROM events WHERE event_type IN {in_list(LIFECYCLE_TYPES)} AND person_key IS NOT NULL) x "
+              f"WHERE rn = 1 AND event_date >= ? AND event_date <= ? "
+              f"GROUP BY event_type, event_date, channel, campaign_key, source_system", (lo, hi)):
+        add(F_MEASURE[et], day(d), float(n), channel=ch, campaign=camp, source=src)
+
+    # 3. opportunities and their events (small)
+    opps = _opportunities(conn, tz)
+    extra["opps"] = opps
+    first_won_by_account: dict[str, tuple[str, str]] = {}
+    for ok, o in sorted(opps.items()):
+        ch, camp, src = o["channel"], o["campaign"], o["source_system"]
+        for et, m in O_MEASURE.items():
+            e = o["events"].get(et)
+            if e:
+                add(m, e[0], 1.0, channel=ch, campaign=camp, source=src)
+        sqo = o["events"].get("became_sqo")
+        if sqo and o["amount"] is not None:
+            amt = fx.convert(o["amount"], o["currency"], sqo[0])
+            if amt is not None:
+                add("pipe", sqo[0], amt)
+        won = o["events"].get("deal_won")
+        if won:
+            wd, wamount, wcur = won
+            amt = fx.convert(wamount if wamount is not None else o["amount"],
+                             wcur if wamount is not None else o["currency"], wd)
+            if amt is not None:
+                add("wonamt", wd, amt)
+            if o["amount_monthly"] is not None:
+                mm = fx.convert(o["amount_monthly"], o["currency"], wd)
+                if mm is not None:
+                    add("mrrnew", wd, mm)
+            close_day = o["close_day"] or wd
+            first = o["first_touch_day"] or o["created_day"]
+            if first:
+                cycle = (date.fromisoformat(close_day) - date.fromisoformat(first)).days
+                add("cyc_sum", wd, float(cycle), channel=ch)
+                add("cyc_n", wd, 1.0, channel=ch)
+            acct = o["account_key"] or ok  # an opportunity without account is its own account (K09)
+            cand = (wd, ok)
+            if acct not in first_won_by_account or cand < first_won_by_account[acct]:
+                first_won_by_account[acct] = cand
+    for acct, (wd, ok) in first_won_by_account.items():
+        add("newcust", wd, 1.0, channel=opps[ok]["channel"])
+
+    # 4. dark funnel (§5.5): opportunities created in P with a self-reported channel
+    sr = _opportunity_sr(conn)
+    for ok, o in sorted(opps.items()):
+        created = o["events"].get("opportunity_created")
+        s = sr.get(ok)
+        if not created or not s:
+            continue
+        d, sw = created[0], o["channel"]
+        add("pi", d, 1.0)
+        add("sr_dark", d, 1.0 if s == DARK else 0.0)
+        add("sw_dark", d, 1.0 if sw == DARK else 0.0)
+        add("agree", d, 1.0 if s == sw else 0.0)
+        facts.add_slice("sr", d, 1.0, "channel", s)
+        facts.add_slice("sw", d, 1.0, "channel", sw)
+
+    # 5. pairs (email, webinar, event, direct-mail cohorts), streamed: (person, campaign) -> roles bitmask; the
+    #    cohort role (bit 1: first send / registration) dates the pair and names its source
+    role_bit: dict[str, tuple[str, int]] = {}
+    for fam, roles in PAIR_FAMILIES.items():
+        for i, (t, r) in enumerate(roles.items()):
+            role_bit[t] = (fam, 1 << i)
+    cohort_types = [t for t, (_, b) in role_bit.items() if b == 1]
+    other_types = [t for t, (_, b) in role_bit.items() if b != 1]
+    bound = " AND event_date <= ?" if as_of else ""
+    params = (as_of,) if as_of else ()
+    pairs: dict[tuple, list] = {}
+    for et, pk, camp, d, src in query(
+        conn, f"SELECT event_type, person_key, campaign_key, event_date, source_system FROM events "
+              f"WHERE event_type IN {in_list(cohort_types)} AND person_key IS NOT NULL{bound}", params):
+        key = (pk, camp, role_bit[et][0])
+        p = pairs.get(key)
+        d = day(d)
+        if p is None:
+            pairs[key] = [1, d, src or ""]
+        elif d < p[1] or (d == p[1] and (src or "") < p[2]):
+            p[1], p[2] = d, src or ""
+    for et, pk, camp in query(
+        conn, f"SELECT event_type, person_key, campaign_key FROM events WHERE {scan}event_type IN "
+              f"{in_list(other_types)} AND person_key IS NOT NULL{bound}", params):
+        fam, bit = role_bit[et]
+        p = pairs.get((pk, camp, fam))
+        if p is not None:
+            p[0] |= bit
+    groups: dict[tuple, int] = {}
+    for (_pk, camp, fam), (bits, d, src) in pairs.items():
+        if lo <= d <= hi:
+            k = (fam, d, camp, src, bits)
+            groups[k] = groups.get(k, 0) + 1
+    for (fam, d, camp, src, bits), n in sorted(groups.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
+        for i, r in enumerate(PAIR_FAMILIES[fam].values()):
+            if bits >> i & 1:
+                add(f"{fam}_{r}", d, float(n), campaign=camp, source=src or None)
+        if fam == "dm" and bits & 0b110 == 0b110:
+            add("dm_both", d, float(n), campaign=camp, source=src or None)
+
+    # 6. K17 landing pages: forms by properties.page_path, sessions by landing_path
+    page = DIALECTS[dialect(conn)]["json_text"].format(col="properties", key="page_path")
+    for d, path, n in query(conn, f"SELECT event_date, {page}, COUNT(*) FROM events WHERE event_type IN "
+                                  f"{in_list(FORM_TYPES)} AND properties IS NOT NULL AND event_date >= ? AND "
+                                  f"event_date <= ? GROUP BY event_date, {page}", (lo, hi)):
+        if path:
+            add("pforms", day(d), float(n), path=path)
+    for d, path, q in query(conn, "SELECT event_date, landing_path, SUM(quantity) FROM events WHERE event_type = "
+                                  "'web_sessions' AND landing_path IS NOT NULL AND event_date >= ? AND event_date <= ? "
+                                  "GROUP BY event_date, landing_path", (lo, hi)):
+        add("psess", day(d), q or 0.0, path=path)
+
+    # 7. attributed money (credited_amount is already in the reporting currency)
+    for target, ch, camp, conv, amount in query(
+        conn, "SELECT target, channel, campaign_key, conversion_at, SUM(credited_amount) FROM attribution_credits "
+              "WHERE model = ? AND credited_amount IS NOT NULL GROUP BY target, channel, campaign_key, conversion_at",
+        (attribution_model,)):
+        if conv is None:
+            continue
+        add("attr_p" if target == "pipeline" else "attr_r", _local(conv, tz), amount or 0.0, channel=ch,
+            campaign=camp)
+
+    # per-grain inputs: distinct persons, MRR stock
+    extra["demos"] = [(day(d), pk, ch) for pk, d, ch in query(
+        conn, "SELECT e.person_key, e.event_date, p.original_channel FROM events e LEFT JOIN people p "
+              "ON p.person_key = e.person_key WHERE e.event_type = 'demo_requested' AND e.person_key IS NOT NULL "
+              "AND e.event_date >= ? AND e.event_date <= ?", (lo, hi))]
+    extra["nurture"] = [(day(d), pk) for pk, d in query(
+        conn, "SELECT person_key, event_date FROM events WHERE event_type = 'nurture_enrolled' "
+              "AND person_key IS NOT NULL AND event_date >= ? AND event_date <= ?", (lo, hi))]
+    shares: dict[str, dict[str, float]] = {}
+    for ok, ch, credit in query(conn, "SELECT opportunity_key, channel, SUM(credit) FROM attribution_credits "
+                                      "WHERE model = ? AND target = 'revenue' GROUP BY opportunity_key, channel",
+                                (attribution_model,)):
+        shares.setdefault(ok, {})[ch] = credit or 0.0
+    mrr = []
+    for ok, o in sorted(opps.items()):
+        won = o["events"].get("deal_won")
+        if not won or o["amount_monthly"] is None:
+            continue
+        start = o["close_day"] or won[0]
+        mm = fx.convert(o["amount_monthly"], o["currency"], start)
+        if mm is None:
+            continue
+        stop = _add_months(date.fromisoformat(start), model.contract_months or 12).isoformat()
+        mrr.append((start, stop, mm, shares.get(ok, {})))
+    extra["mrr"] = mrr
+    return facts, extra
+
+
+def _opportunities(conn: Any, tz: str) -> dict[str, dict]:
+    cols = ("opportunity_key", "source_system", "account_key", "created_at", "closed_at", "close_date", "amount",
+            "currency", "amount_monthly", "sourced_channel", "first_touch_at")
+    opps = {}
+    for r in query(conn, f"SELECT {', '.join(cols)} FROM opportunities"):
+        o = dict(zip(cols, r))
+        o["channel"] = o["sourced_channel"] or "unattributed"
+        o["campaign"] = None
+        o["close_day"] = day(o["close_date"]) or (_local(o["closed_at"], tz) if o["closed_at"] else None)
+        o["created_day"] = _local(o["created_at"], tz) if o["created_at"] else None
+        o["first_touch_day"] = _local(o["first_touch_at"], tz) if o["first_touch_at"] else None
+        o["events"] = {}
+        opps[o["opportunity_key"]] = o
+    for ok, et, d, occ, eid, amount, cur, camp in sorted(
+        (tuple(r) for r in query(
+            conn, f"SELECT opportunity_key, event_type, event_date, occurred_at, event_id, amount, currency, "
+                  f"campaign_key FROM events WHERE event_type IN {in_list(OPPORTUNITY_TYPES)} "
+                  f"AND opportunity_key IS NOT NULL")),
+        key=lambda r: (r[0], r[1], ts(r[3]), r[4]),
+    ):
+        o = opps.get(ok)
+        if o is None:
+            continue  # events of an opportunity outside the system of record / deleted
+        if et not in o["events"]:
+            o["events"][et] = (day(d), amount, cur)
+        if camp and o["campaign"] is None:
+            o["campaign"] = camp
+    return opps
+
+
+def _opportunity_sr(conn: Any) -> dict[str, str]:
+    """SR(o) per opportunity (§5.4) from opportunity_people, people answers and lead_created dates."""
+    from warehouse.attribution import self_reported_of
+
+    people_of: dict[str, list[str]] = {}
+    for ok, pk in query(conn, "SELECT opportunity_key, person_key FROM opportunity_people"):
+        people_of.setdefault(ok, []).append(pk)
+    sr = {pk: ch for pk, ch in query(conn, "SELECT p.person_key, p.self_reported_channel FROM people p WHERE "
+                                           "p.self_reported_channel IS NOT NULL AND p.person_key IN "
+                                           "(SELECT person_key FROM opportunity_people)")}
+    lead = {pk: ts(v) for pk, v in query(conn, "SELECT person_key, MIN(occurred_at) FROM events WHERE event_type = "
+                                               "'lead_created' AND person_key IN (SELECT person_key FROM "
+                                               "opportunity_people) GROUP BY person_key")}
+    out = {}
+    for ok, pks in people_of.items():
+        s = self_reported_of(pks, lead, sr)
+        if s:
+            out[ok] = s
+    return out
+
+
+def _cohort_facts(conn: Any, facts: _Facts, opps: dict, as_of: str) -> None:
+    """K10–K15 cohort numerators/denominators by cohort entry day (total and channel)."""
+    stage: dict[str, dict[int, str]] = {}
+    chan: dict[str, str] = {}
+    rank = {"lead_created": 1, "became_mql": 2, "became_sql": 3, "became_customer": 5}
+    for pk, et, d, ch in query(conn, f"SELECT person_key, event_type, MIN(event_date), MIN(channel) FROM events "
+                                     f"WHERE event_type IN {in_list(LIFECYCLE_TYPES)} AND person_key IS NOT NULL "
+                                     f"GROUP BY person_key, event_type"):
+        stage.setdefault(pk, {})[rank[et]] = day(d)
+        chan.setdefault(pk, ch)
+    for ok, pk in query(conn, "SELECT opportunity_key, person_key FROM opportunity_people"):
+        o = opps.get(ok)
+        if not o:
+            continue
+        s = stage.setdefault(pk, {})
+        if o["created_day"]:
+            s[4] = min(s.get(4, "9999"), o["created_day"])
+        won = o["events"].get("deal_won")
+        if won:
+            s[5] = min(s.get(5, "9999"), won[0])
+    demo = {pk: day(d) for pk, d in query(conn, "SELECT person_key, MIN(event_date) FROM events WHERE event_type = "
+                                                "'demo_requested' AND person_key IS NOT NULL GROUP BY person_key")}
+    add = facts.add
+
+    def reached(s: dict[int, str], r: int) -> float:
+        return 1.0 if any(k >= r and v <= as_of for k, v in s.items()) else 0.0
+
+    for pk in sorted(stage):
+        s = stage[pk]
+        ch = chan.get(pk, "unattributed")
+        demo_ok = 1.0 if pk in demo and demo[pk] <= as_of else 0.0
+        if 1 in s:
+            add("c_lead", s[1], 1.0, channel=ch)
+            add("c_lead_mql", s[1], reached(s, 2), channel=ch)
+            add("c_lead_cust", s[1], reached(s, 5), channel=ch)
+            add("c_lead_demo", s[1], demo_ok, channel=ch)
+        if 2 in s:
+            add("c_mql", s[2], 1.0, channel=ch)
+            add("c_mql_sql", s[2], reached(s, 3), channel=ch)
+            add("c_mql_demo", s[2], demo_ok, channel=ch)
+        if 3 in s:
+            add("c_sql", s[3], 1.0, channel=ch)
+            add("c_sql_opp", s[3], reached(s, 4), channel=ch)
+    for ok in sorted(opps):
+        o = opps[ok]
+        created = o["events"].get("opportunity_created")
+        if not created:
+            continue
+        won = o["events"].get("deal_won")
+        lost = o["events"].get("deal_lost")
+        w = 1.0 if won and won[0] <= as_of else 0.0
+        closed = 1.0 if w or (lost and lost[0] <= as_of) else 0.0
+        add("c_opp", created[0], 1.0, channel=o["channel"])
+        add("c_opp_won", created[0], w, channel=o["channel"])
+        add("c_opp_closed", created[0], closed, channel=o["channel"])
+
+
+# ---- KPI definitions --------------------------------------------------------------------------------------------
+
+
+def _ratio(n: float | None, d: float | None) -> tuple:
+    return (None if n is None or not d else n / d, n, d)
+
+
+class _Slice:
+    """What a KPI formula sees: `v(m)` this slice's value of a measure, `t(m)` the period total, `c(m, ch)` a
+    channel's value in the period."""
+
+    __slots__ = ("chan", "dim", "md", "mode", "model", "tot", "val")
+
+    def __init__(self, md: dict, tot: dict, chan: Callable[[str], dict], dim: str | None, val: Any, model: Model,
+                 mode: str):
+        self.md, self.tot, self.chan, self.dim, self.val, self.model, self.mode = md, tot, chan, dim, val, model, mode
+
+    def v(self, m: str) -> float:
+        return self.md.get(m, 0.0)
+
+    def t(self, m: str) -> float:
+        return self.tot.get(m, 0.0)
+
+    def c(self, m: str, ch: str) -> float:
+        return self.chan(ch).get(m, 0.0)
+
+
+def _count(m: str) -> Callable[[_Slice], tuple]:
+    return lambda s: (s.md.get(m, 0.0), None, None)
+
+
+def _rate(n: str, d: str) -> Callable[[_Slice], tuple]:
+    def f(s: _Slice) -> tuple:
+        md = s.md
+        return _ratio(md.get(n, 0.0), md.get(d, 0.0))
+    return f
+
+
+def _cohort_or(inp: tuple[str, str], coh: tuple[str, str]) -> Callable[[_Slice], tuple]:
+    return lambda s: _ratio(s.v(coh[0]), s.v(coh[1])) if s.mode == "cohort" else _ratio(s.v(inp[0]), s.v(inp[1]))
+
+
+def _pipeline(s: _Slice) -> float:
+    return s.v("pipe") if s.dim is None else s.v("attr_p")
+
+
+def _revenue(s: _Slice) -> float:
+    return s.v("wonamt") if s.dim is None else s.v("attr_r")
+
+
+def _new_mrr(s: _Slice) -> tuple:
+    if s.dim is None:
+        return s.v("mrrnew"), None, None
+    return s.v("attr_r") * monthly_factor(s.model), None, None
+
+
+def _cac(s: _Slice) -> tuple:
+    return _ratio(s.v("spend"), s.v("newcust"))
+
+
+def _clv(s: _Slice) -> float | None:
+    ads = _ratio(s.v("wonamt"), s.v("won"))[0]
+    return None if ads is None else ads * s.model.gross_margin * s.model.expected_lifetime_years
+
+
+def _roi(s: _Slice) -> tuple:
+    spend = s.v("spend")
+    return _ratio(_revenue(s) - spend, spend)
+
+
+def _parity(s: _Slice) -> tuple:
+    mql_share = _ratio(s.v("mql"), s.t("mql"))[0]
+    spend_share = _ratio(s.v("spend"), s.t("spend"))[0]
+    return _ratio(mql_share, spend_share) if mql_share is not None else (None, None, spend_share)
+
+
+def _bounce(s: _Slice) -> tuple:
+    sess = s.v("sess")
+    return _ratio(sess - s.v("eng"), sess)
+
+
+def _delta(s: _Slice) -> tuple:
+    if s.dim is None:
+        return 0.0, s.v("pi"), s.v("pi")
+    a, b = s.v("sr"), s.v("sw")
+    return a - b, a, b
+
+
+def _status_zero_waste(s: _Slice, value: float | None) -> str | None:
+    if s.dim == "channel" and s.val == "paid_social" and value is not None:
+        return "good" if value >= s.model.zero_waste_target else "warning"
+    return None
+
+
+def _warning_below(limit: float) -> Callable[[_Slice, float | None], str | None]:
+    return lambda s, v: "warning" if v is not None and v < limit else None
+
+
+# (kpi, slices: T total, C channel, A campaign, S source, P path; the measures it reads (a sliced row is only
+#  evaluated when one of them is present); formula -> (value, numerator, denominator); status)
+KPIS: list[tuple[str, str, tuple[str, ...], Callable[[_Slice], tuple], Callable | None]] = [
+    ("new_leads", "TCS", ("lead",), _count("lead"), None),
+    ("mqls", "TCS", ("mql",), _count("mql"), None),
+    ("sqls", "TCS", ("sql",), _count("sql"), None),
+    ("opportunities_created", "TCS", ("opp",), _count("opp"), None),
+    ("sqos", "TCS", ("sqo",), _count("sqo"), None),
+    ("demos", "TC", ("demos",), _count("demos"), None),
+    ("form_fills", "TC", ("forms",), _count("forms"), None),
+    ("deals_won", "TCS", ("won",), _count("won"), None),
+    ("new_customers", "TC", ("newcust",), _count("newcust"), None),
+    ("lead_to_mql_rate", "TC", ("mql", "lead", "c_lead"), _cohort_or(("mql", "lead"), ("c_lead_mql", "c_lead")),
+     _status_zero_waste),
+    ("mql_to_sql_rate", "TC", ("sql", "mql", "c_mql"), _cohort_or(("sql", "mql"), ("c_mql_sql", "c_mql")), None),
+    ("sql_to_opportunity_rate", "TC", ("opp", "sql", "c_sql"), _cohort_or(("opp", "sql"), ("c_sql_opp", "c_sql")),
+     None),
+    ("opportunity_to_win_rate", "TC", ("won", "opp", "c_opp"), _cohort_or(("won", "opp"), ("c_opp_won", "c_opp")),
+     None),
+    ("win_rate", "TC", ("won", "lost", "c_opp"), lambda s: _ratio(s.v("c_opp_won"), s.v("c_opp_closed"))
+     if s.mode == "cohort" else _ratio(s.v("won"), s.v("won") + s.v("lost")), None),
+    ("mql_to_demo_rate", "TC", ("demos", "mql", "c_mql"), _cohort_or(("demos", "mql"), ("c_mql_demo", "c_mql")),
+     None),
+    ("lead_to_demo_rate", "TC", ("demos", "lead", "c_lead"), _cohort_or(("demos", "lead"), ("c_lead_demo", "c_lead")),
+     None),
+    ("lead_to_close_rate", "TC", ("won", "lead", "c_lead"), _cohort_or(("won", "lead"), ("c_lead_cust", "c_lead")),
+     None),
+    ("visitor_to_lead_rate", "TC", ("lead", "sess"), _rate("lead", "sess"), None),
+    ("landing_page_conversion_rate", "TP", ("pforms",), _rate("pforms", "psess"), None),
+    ("marketing_spend", "TCAS", ("spend",), _count("spend"), None),
+    ("cpl", "TCA", ("spend", "lead"), _rate("spend", "lead"), None),
+    ("cost_per_mql", "TCA", ("spend", "mql"), _rate("spend", "mql"), None),
+    ("cost_per_sqo", "TCA", ("spend", "sqo"), _rate("spend", "sqo"), None),
+    ("cac", "TC", ("spend", "newcust"), _cac, None),
+    ("cpc", "TCAS", ("adspend", "clk"), _rate("adspend", "clk"), None),
+    ("ctr", "TCAS", ("clk", "imp"), _rate("clk", "imp"), None),
+    ("paid_conversion_rate", "TCAS", ("conv", "clk"), _rate("conv", "clk"), None),
+    ("cost_per_conversion", "TCAS", ("adspend", "conv"), _rate("adspend", "conv"), None),
+    ("pipeline_created", "TCA", ("attr_p",), lambda s: (_pipeline(s), None, None), None),
+    ("pipe_to_spend", "TCA", ("attr_p", "spend"), lambda s: _ratio(_pipeline(s), s.v("spend")), None),
+    ("closed_won_revenue", "TC", ("attr_r",), lambda s: (_revenue(s), None, None), None),
+    ("average_deal_size", "TC", ("attr_r", "won"), lambda s: _ratio(_revenue(s), s.v("won")), None),
+    ("average_sales_cycle_days", "TC", ("cyc_n",), _rate("cyc_sum", "cyc_n"), None),
+    ("new_mrr", "TC", ("attr_r",), _new_mrr, None),
+    ("mrr", "TC", ("mrr",), _count("mrr"), None),
+    ("roas", "TCA", ("attr_r", "adspend"), lambda s: _ratio(s.v("attr_r"), s.v("adspend")), None),
+    ("roi", "TCA", ("attr_r", "spend"), _roi, None),
+    ("clv", "T", (), lambda s: (_clv(s), None, None), None),
+    ("clv_to_cac", "T", (), lambda s: _ratio(_clv(s), _cac(s)[0]),
+     lambda s, v: "profitable" if v is not None and v > 1 else None),
+    ("emails_sent", "TAS", ("email_c",), _count("email_c"), None),
+    ("emails_delivered", "TAS", ("email_deliv",), _count("email_deliv"), None),
+    ("deliverability_rate", "TAS", ("email_c",), _rate("email_deliv", "email_c"), _warning_below(0.95)),
+    ("unique_open_rate", "TAS", ("email_deliv", "email_open"), _rate("email_open", "email_deliv"), None),
+    ("unique_click_rate", "TAS", ("email_deliv", "email_click"), _rate("email_click", "email_deliv"), None),
+    ("click_to_open_rate", "TAS", ("email_open", "email_click"), _rate("email_click", "email_open"), None),
+    ("unsubscribe_rate", "TAS", ("email_deliv", "email_unsub"), _rate("email_unsub", "email_deliv"), None),
+    ("email_bounce_rate", "TAS", ("email_c",), _rate("email_bounce", "email_c"), None),
+    ("leads_to_nurture", "T", (), _count("nurture"), None),
+    ("sessions", "TC", ("sess",), _count("sess"), None),
+    ("engagement_rate", "TC", ("sess",), _rate("eng", "sess"), None),
+    ("bounce_rate", "TC", ("sess",), _bounce, None),
+    ("pages_per_session", "TC", ("sess",), _rate("pv", "sess"), None),
+    ("new_users", "TC", ("nu",), _count("nu"), None),
+    ("avg_engagement_seconds", "TC", ("sess",), _rate("es", "sess"), None),
+    ("dark_social_traffic_share", "T", (), lambda s: _ratio(s.c("sess", DARK), s.v("sess")), None),
+    ("webinar_registrations", "TA", ("web_c",), _count("web_c"), None),
+    ("webinar_attendance_rate", "TA", ("web_c",), _rate("web_att", "web_c"),
+     lambda s, v: "good" if v is not None and v >= 0.5 else None),
+    ("event_registrations", "TA", ("evt_c",), _count("evt_c"), None),
+    ("event_attendance_rate", "TA", ("evt_c",), _rate("evt_att", "evt_c"), None),
+    ("direct_mail_claim_rate", "TA", ("dm_c",), _rate("dm_claim", "dm_c"), None),
+    ("claim_and_book_rate", "TA", ("dm_c",), _rate("dm_both", "dm_c"), None),
+    ("spend_conversion_parity", "TC", ("mql", "spend"), _parity, None),
+    ("dark_funnel_gap", "T", (), lambda s: _ratio(s.v("sr_dark") - s.v("sw_dark"), s.v("pi")), None),
+    ("sr_sw_agreement", "T", (), _rate("agree", "pi"), None),
+    ("self_report_coverage", "T", (), lambda s: _ratio(s.v("pi"), s.v("opp")), None),
+    ("dark_funnel_delta", "TC", ("sr", "sw"), _delta, None),
+]
+KPI_NAMES = tuple(k[0] for k in KPIS)
+_LETTER = {None: "T", "channel": "C", "campaign": "A", "source": "S", "path": "P"}
+_BY_LETTER = {letter: [k for k in KPIS if letter in k[1]] for letter in "TCASP"}
+
+
+# ---- evaluation -------------------------------------------------------------------------------------------------
+
+
+def _roll(day_slices: dict, pmap: dict[str, tuple], dims: tuple) -> dict[tuple, dict]:
+    out: dict[tuple, dict] = {}
+    for (dim, v, d), md in day_slices.items():
+        if dim is not None and dim not in dims:
+            continue
+        p = pmap.get(d)
+        if p is None:
+            continue
+        key = (dim, v, p[0])
+        o = out.get(key)
+        if o is None:
+            out[key] = dict(md)
+        else:
+            for m, x in md.items():
+                o[m] = o.get(m, 0.0) + x
+    return out
+
+
+def _bump(rolled: dict, key: tuple, m: str, x: float) -> None:
+    md = rolled.get(key)
+    if md is None:
+        md = rolled[key] = {}
+    md[m] = md.get(m, 0.0) + x
+
+
+def _rows_for_grain(facts: _Facts, extra: dict, model: Model, grain: str | None, pmap: dict[str, tuple],
+                    dims: tuple, mode: str) -> list[tuple]:
+    rolled = _roll(facts.s, pmap, tuple(dims) + ("channel",))  # channels feed K44 / K48 even for totals
+    # distinct persons per period
+    seen = set()
+    for d, pk, ch in extra["demos"]:
+        p = pmap.get(d)
+        if p and (pk, p[0]) not in seen:
+            seen.add((pk, p[0]))
+            _bump(rolled, (None, None, p[0]), "demos", 1.0)
+            if "channel" in dims:
+                _bump(rolled, ("channel", ch or "unattributed", p[0]), "demos", 1.0)
+    seen = set()
+    for d, pk in extra["nurture"]:
+        p = pmap.get(d)
+        if p and (pk, p[0]) not in seen:
+            seen.add((pk, p[0]))
+            _bump(rolled, (None, None, p[0]), "nurture", 1.0)
+    bounds = sorted(set(pmap.values()))
+    _mrr_stock(extra["mrr"], bounds, rolled, "channel" in dims)
+
+    end_of = dict(bounds)
+    empty: dict = {}
+    out = []
+    append = out.append
+    for s0, _ in bounds:
+        rolled.setdefault((None, None, s0), {})
+    for (dim, v, p), md in rolled.items():
+        if dim is not None and dim not in dims:
+            continue
+        tot = rolled.get((None, None, p), empty)
+        s = _Slice(md, tot, lambda ch, p=p: rolled.get(("channel", ch, p), empty), dim, v, model, mode)
+        e = end_of[p]
+        ch = v if dim == "channel" else None
+        camp = v if dim == "campaign" else None
+        src = v if dim == "source" else None
+        path = v if dim == "path" else None
+        for name, _slices, needs, fn, status in _BY_LETTER[_LETTER[dim]]:
+            if dim is not None:
+                for m in needs:
+                    if m in md:
+                        break
+                else:
+                    continue
+            value, num, den = fn(s)
+            if dim is not None and not (value or num or den):
+                continue
+            append((grain, p, e, name, ch, camp, src, value, num, den, status(s, value) if status else None, path))
+    return out
+
+
+def _mrr_stock(won: list[tuple], bounds: list[tuple], rolled: dict, by_channel: bool) -> None:
+    """MRR(d) at each period end d: Σ monthly amounts with start ≤ d < start + contract_months (total, channel)."""
+    deltas: list[tuple[str, float, dict]] = []
+    for start, stop, mm, shares in won:
+        deltas.append((start, mm, shares))
+        deltas.append((stop, -mm, shares))
+    deltas.sort(key=lambda x: x[0])
+    total = 0.0
+    by_ch: dict[str, float] = {}
+    i = 0
+    for s, e in sorted(bounds, key=lambda b: b[1]):
+        while i < len(deltas) and deltas[i][0] <= e:
+            _, x, shares = deltas[i]
+            total += x
+            for ch, share in shares.items():
+                by_ch[ch] = by_ch.get(ch, 0.0) + x * share
+            i += 1
+        if abs(total) > 1e-9:
+            _bump(rolled, (None, None, s), "mrr", total)
+        if by_channel:
+            for ch, x in sorted(by_ch.items()):
+                if abs(x) > 1e-9:
+                    _bump(rolled, ("channel", ch, s), "mrr", x)
+
+
+def _sort_key(r: tuple) -> tuple:
+    return tuple("" if x is None else x for x in r[1:7]) + ("" if r[11] is None else r[11],)
+
+
+def compute_kpis(conn: Any, model: Model, start: str, end: str, grain: str | None = "month", by: str | None = None,
+                 *, mode: str = "in_period", as_of: str | None = None, attribution_model: str | None = None,
+                 warnings: list[str] | None = None) -> list[dict]:
+    """KPI rows (dicts with the kpi_values columns) for `grain` periods in [start, end] (clipped), `by` slice or
+    totals. Warnings (money rows without an fx rate) are appended to `warnings` when given."""
+    if grain is not None and grain not in GRAINS:
+        raise ValueError(f"grain must be one of {', '.join(GRAINS)}")
+    if by is not None and by not in BY:
+        raise ValueError(f"by must be one of {', '.join(BY)}")
+    if mode not in ("in_period", "cohort"):
+        raise ValueError("mode must be in_period or cohort")
+    fx = Fx(conn, model.reporting_currency)
+    facts, extra = _load(conn, model, start, end, attribution_model or model.default_model,
+                         as_of if mode == "cohort" else None, fx)
+    if mode == "cohort":
+        _cohort_facts(conn, facts, extra["opps"], as_of or "9999-12-31")
+    pmap = periods(start, end, grain, model.fiscal_year_start_month, clip=True)
+    rows = _rows_for_grain(facts, extra, model, grain, pmap, (by,) if by else (), mode)
+    if by is not None:
+        col = COLUMNS.index(_DIM_KEYS[by])
+        rows = [r for r in rows if r[col] is not None]
+    rows.sort(key=_sort_key)
+    if warnings is not None:
+        warnings.extend(fx.warnings("money rows"))
+    return [dict(zip(COLUMNS, r)) for r in rows]
+
+
+def data_range(conn: Any) -> tuple[str, str] | None:
+    row = next(query(conn, "SELECT MIN(event_date), MAX(event_date) FROM events"), None)
+    if not row or row[0] is None:
+        return None
+    return day(row[0]), day(row[1])
+
+
+def refresh_kpis(conn: Any, model: Model, start: str | None = None, end: str | None = None,
+                 timings: dict[str, float] | None = None) -> list[str]:
+    """Rewrite `kpi_values` (in-period, every grain and slice) for the periods overlapping the data's date range;
+    with start/end, only for the fiscal years holding [start, end]. Returns warnings.
+
+    Periods keep their natural bounds. A full refresh drops the table's index while inserting and recreates it
+    from warehouse.schema (bulk load). `timings`, when given, receives seconds spent reading (`read`), computing
+    rows (`compute`) and writing them (`write`)."""
+    clock = time.perf_counter
+    t0 = clock()
+    owned = begin_owned(conn)
+    fy = model.fiscal_year_start_month
+    full = not (start or end)
+    if full:
+        execute(conn, "DELETE FROM kpi_values")
+        lo, hi = "0001-01-01", "9999-12-31"
+    else:
+        lo = period_of(date.fromisoformat(start or end), "year", fy)[0].isoformat()
+        hi = period_of(date.fromisoformat(end or start), "year", fy)[1].isoformat()
+        execute(conn, "DELETE FROM kpi_values WHERE period_end >= ? AND period_start <= ?", (lo, hi))
+    warnings: list[str] = []
+    spent = {"read": 0.0, "compute": 0.0, "write": 0.0}
+    if lo <= hi:
+        fx = Fx(conn, model.reporting_currency)
+        # ISO weeks may cross the fiscal year: read 6 more days each side so such a week is complete
+        load_lo = lo if full else (date.fromisoformat(lo) - timedelta(days=6)).isoformat()
+        load_hi = hi if full else (date.fromisoformat(hi) + timedelta(days=6)).isoformat()
+        facts, extra = _load(conn, model, load_lo, load_hi, model.default_model, None, fx)
+        # the data's date range = the days holding any KPI fact (no extra scan for MIN/MAX(event_date))
+        days = [d for (dim, _v, d) in facts.s if dim is None]
+        emit_lo, emit_hi = (min(days), max(days)) if days else ("9999-12-31", "0001-01-01")
+        spent["read"] = clock() - t0
+        if full and emit_lo <= emit_hi:  # bulk load: drop the index, recreate it once the rows are in (~15% faster)
+            for idx in KPI_VALUES.indexes:
+                execute(conn, f"DROP INDEX IF EXISTS ix_kpi_values_{'_'.join(idx)}")
+        for grain in GRAINS if emit_lo <= emit_hi else ():
+            t1 = clock()
+            pmap = periods(emit_lo, emit_hi, grain, fy, clip=False)
+            rows = _rows_for_grain(facts, extra, model, grain, pmap, BY, "in_period")
+            if not full:  # exactly the periods the DELETE above removed
+                rows = [r for r in rows if r[2] >= lo and r[1] <= hi]
+            t2 = clock()
+            insert_rows(conn, "kpi_values", COLUMNS, rows)
+            spent["compute"] += t2 - t1
+            spent["write"] += clock() - t2
+        if full:  # (re)create the index even when nothing was written
+            t2 = clock()
+            for stmt in ddl(KPI_VALUES, SQLITE_TYPES if dialect(conn) == "sqlite" else PG_TYPES)[1:]:
+                execute(conn, stmt)
+            spent["write"] += clock() - t2
+        warnings = fx.warnings("money rows")
+    if owned:
+        t3 = clock()
+        conn.commit()
+        spent["write"] += clock() - t3
+    if timings is not None:
+        timings.update(spent)
+    return warnings
