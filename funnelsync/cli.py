@@ -111,8 +111,8 @@ def fmt_value(v: Any) -> str:
     if v is None:
         return "—"
     if isinstance(v, float):
-        if v.is_integer() and abs(v) >= 1:
-            return f"{v:,.0f}"
+        if abs(v) >= 1 and abs(v - round(v)) < 1e-6:  # whole numbers (float noise included) without decimals
+            return f"{round(v):,}"
         return f"{v:,.4f}"
     return str(v)
 
@@ -273,8 +273,8 @@ def kpis(ctx, start, end, grain, by, kpi_names, mode, refresh, show_goals, fmt):
     model = build_model(settings)
     wh = open_wh(settings)
     now = _now()
-    s = _parse_day(start, "--start") or _quarter_start(now.date())
     e = _parse_day(end, "--end") or now.date()
+    s = _parse_day(start, "--start") or _quarter_start(e)
     if e < s:
         raise Fail(f"--end {e} is before --start {s}", EXIT_USAGE)
     warnings = []
