@@ -247,8 +247,11 @@ def status(ctx, fmt):
     if fmt == "json":
         emit({"warehouse": settings.warehouse_url.split("@")[-1], "streams": rows}, "json")
     else:
-        flat = [{**r, "cursor": json.dumps(r["cursor"]) if isinstance(r.get("cursor"), dict) else r.get("cursor")}
-                for r in rows]
+        def short(cursor: Any) -> Any:  # the table stays terminal-wide; --format json has the whole cursor
+            text = json.dumps(cursor, separators=(",", ":")) if isinstance(cursor, dict) else cursor
+            return text if fmt == "csv" or not isinstance(text, str) or len(text) <= 60 else text[:59] + "…"
+
+        flat = [{**r, "cursor": short(r.get("cursor"))} for r in rows]
         emit(flat, fmt, flat, ["source", "stream", "last_success_at", "cursor", "rows_written", "quarantined_now",
                                "last_error"])
 
