@@ -377,8 +377,10 @@ def report(ctx, out_path, start, end):
         from funnelsync.report import write_report
     except ImportError:
         raise Fail("the HTML report is not available in this version", EXIT_FAILED) from None
-    path = write_report(wh, model, out_path, start=_parse_day(start, "--start"), end=_parse_day(end, "--end"),
-                        now=_now())
+    s, e = _parse_day(start, "--start"), _parse_day(end, "--end")
+    if s and e and e < s:
+        raise Fail(f"--end {e} is before --start {s}", EXIT_USAGE)
+    path = write_report(wh, model, out_path, start=s, end=e, now=_now())
     click.echo(str(path))
 
 
