@@ -59,12 +59,14 @@ DIALECTS: dict[str, dict[str, str]] = {
         "json_text": "json_extract({col}, '$.{key}')",
         "temp_table": "CREATE TEMP TABLE {name} ({cols})",
         "scan": "+",  # `+col` keeps SQLite off an index: a full scan beats index lookups for most of a table
+        "bulk_drop_index": "yes",  # refresh_kpis drops kpi_values' index while bulk-inserting (readers keep a snapshot)
     },
     "postgresql": {
         "param": "%s",
         "json_text": "({col}->>'{key}')",
         "temp_table": "CREATE TEMP TABLE {name} ({cols})",
         "scan": "",
+        "bulk_drop_index": "",  # DROP INDEX would lock dashboards' readers out until commit
     },
 }
 
@@ -400,11 +402,11 @@ def _campaign_channels(conn: Any) -> None:
     execute(conn, f"UPDATE events SET channel = c.channel FROM campaigns c "
                   f"WHERE c.campaign_key = events.campaign_key AND events.event_type IN {in_list(CAMPAIGN_BOUND)} "
                   f"AND c.channel IS NOT NULL AND events.channel <> c.channel")
-    for ch in sorted(set(FAMILY_CHANNEL.values())):
-        types = [t for t, c in FAMILY_CHANNEL.items() if c == ch]
-        execute(conn, f"UPDATE events SET channel = ? WHERE event_type IN {in_list(types)} AND channel = ? "
-                      f"AND NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.campaign_key = events.campaign_key "
-                      f"AND c.channel IS NOT NULL)", (ch, UNATTRIBUTED))
+    family = " ".join(f"WHEN event_type IN {in_list([t for t, c in FAMILY_CHANNEL.items() if c == ch])} THEN '{ch}'"
+                      for ch in sorted(set(FAMILY_CHANNEL.values())))
+    execute(conn, f"UPDATE events SET channel = CASE {family} END WHERE event_type IN {in_list(FAMILY_CHANNEL)} "
+                  f"AND channel = ? AND NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.campaign_key = "
+                  f"events.campaign_key AND c.channel IS NOT NULL)", (UNATTRIBUTED,))
 
 
 def _person_refs(conn: Any) -> dict[tuple[str, str, str], str]:

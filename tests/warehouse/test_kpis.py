@@ -285,3 +285,16 @@ def test_partial_refresh_keeps_weeks_across_the_year_complete(wh):
     weeks = dict(wh.execute("SELECT period_start, value FROM kpi_values WHERE grain = 'week' AND kpi = 'form_fills' "
                             "AND channel IS NULL AND period_start IN ('2023-12-25', '2024-01-01', '2024-12-30')"))
     assert weeks == {"2023-12-25": 1, "2024-01-01": 2, "2024-12-30": 2}  # 01-01 week: 01-02 and T2 (01-06)
+
+
+def test_attribution_summary(wh):
+    from warehouse.attribution import summarize
+
+    rows = summarize(wh, M, fx.START, fx.END)  # default model (w_shaped), pipeline, by channel
+    assert [(r["channel"], round(r["credited_amount"], 6)) for r in rows][:3] == [
+        ("organic_social", 8100), ("paid_social", 7200), ("paid_search", 5400)]
+    revenue = summarize(wh, M, fx.START, fx.END, "first_touch", "revenue", "campaign")
+    assert {r["campaign"]: r["credited_amount"] for r in revenue} == {"linkedin_ads:LI1": 12000, None: 6000}
+    assert summarize(wh, M, "2024-01-01", "2024-01-31") == []  # no opportunity created in January
+    feb = summarize(wh, M, "2024-02-01", "2024-02-29")  # D1 (created 02-20) only
+    assert math.isclose(sum(r["credited_amount"] for r in feb), 12000) and math.isclose(sum(r["credit"] for r in feb), 1)
