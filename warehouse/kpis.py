@@ -815,9 +815,15 @@ def data_range(conn: Any) -> tuple[str, str] | None:
     return day(row[0]), day(row[1])
 
 
+# Day-grain rows store totals and channel slices; campaign / source / landing-path slices are stored from week grain
+# up (day x campaign alone would be about half of kpi_values). `compute_kpis` (and `funnelsync kpis --grain day --by
+# campaign`) still computes any grain x slice on demand from the events.
+STORED_SLICES = {"day": ("channel",)}
+
+
 def refresh_kpis(conn: Any, model: Model, start: str | None = None, end: str | None = None,
                  timings: dict[str, float] | None = None) -> list[str]:
-    """Rewrite `kpi_values` (in-period, every grain and slice) for the periods overlapping the data's date range;
+    """Rewrite `kpi_values` (in-period, every grain and slice of STORED_SLICES) for the periods overlapping the data's date range;
     with start/end, only for the fiscal years holding [start, end]. Returns warnings.
 
     Periods keep their natural bounds. On SQLite a full refresh drops the table's index while inserting and
@@ -854,7 +860,7 @@ def refresh_kpis(conn: Any, model: Model, start: str | None = None, end: str | N
         for grain in GRAINS if emit_lo <= emit_hi else ():
             t1 = clock()
             pmap = periods(emit_lo, emit_hi, grain, fy, clip=False)
-            rows = _rows_for_grain(facts, extra, model, grain, pmap, BY, "in_period")
+            rows = _rows_for_grain(facts, extra, model, grain, pmap, STORED_SLICES.get(grain, BY), "in_period")
             if not full:  # exactly the periods the DELETE above removed
                 rows = [r for r in rows if r[2] >= lo and r[1] <= hi]
             t2 = clock()
