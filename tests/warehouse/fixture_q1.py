@@ -8,14 +8,26 @@ A few extra rows exercise the derive rules without changing any §7 number:
 - P3 has a later Salesforce `became_mql` (01-26) next to HubSpot's 01-25;
 - P2 has a second, later self-report answer ("LinkedIn ad") that [D-12] must ignore;
 - T1's `utm_campaign=li1` matches `campaigns.utm_campaign` of `linkedin_ads:LI1` (platform campaign_key).
+
+Both backends (issue 6: every warehouse and KPI test runs on SQLite and PostgreSQL): `warehouse(backend, pg_url)`
+yields a fresh warehouse holding these rows — SQLite: an in-memory `create()`; PostgreSQL: a throwaway schema
+(tests/pg.py `fresh_db`) whose tables `PostgresWarehouse` creates, read through its connection
+(`warehouse.postgres.connect`: the one `funnelsync sync` hands to derive / KPIs, values read back as SQLite holds
+them). `insert()` and `fetchall()` / `fetchone()` / `run()` write `?` SQL for either backend (warehouse.derive).
 """
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC
+from typing import Any
+
+import pytest
 
 from normalize.events import account_key, event, opportunity_key, person_key
 from normalize.model import Model
+from warehouse.derive import execute, query
 from warehouse.schema import SQLITE_TYPES, TABLES, ddl
 
 MODEL = Model(
@@ -258,7 +270,8 @@ def create(path: str = ":memory:") -> sqlite3.Connection:
     return conn
 
 
-def insert(conn: sqlite3.Connection, data: dict[str, list[dict]]) -> None:
+def insert(conn: Any, data: dict[str, list[dict]]) -> None:
+    """Insert row dicts (any backend; JSON columns are JSON text, timestamps UTC text, as the writers pass them)."""
     from datetime import datetime
 
     now = datetime(2024, 4, 1, tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -268,5 +281,66 @@ def insert(conn: sqlite3.Connection, data: dict[str, list[dict]]) -> None:
             if table == "events":
                 r.setdefault("ingested_at", now)
             cols = list(r)
-            conn.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                         [r[c] for c in cols])
+            execute(conn, f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                    [r[c] for c in cols])
+
+
+# ---- both backends ------------------------------------------------------------------------------------------------
+
+# `params=BACKENDS` on a fixture runs its tests once per backend (ids `[sqlite]` / `[postgres]`)
+BACKENDS = ("sqlite", pytest.param("postgres", marks=pytest.mark.postgres))
+
+
+@contextlib.contextmanager
+def warehouse(backend: str, pg_url: str | None = None, name: str = "q1") -> Iterator[Any]:
+    """A fresh warehouse holding the §7 rows on `backend` ("sqlite" | "postgres"); derive has not run. Yields its
+    DB-API connection (rows committed) and drops the warehouse afterwards."""
+    if backend == "sqlite":
+        conn = create()
+        try:
+            yield conn
+        finally:
+            conn.close()
+        return
+    if backend != "postgres":
+        raise ValueError(f"unknown backend {backend!r}")
+    from tests.pg import fresh_db
+    from warehouse.postgres import PostgresWarehouse
+
+    assert pg_url, "the postgres backend needs the pg_url fixture"
+    with fresh_db(pg_url, name) as url:
+        wh = PostgresWarehouse(url)  # creates every table as `funnelsync sync` does (warehouse.postgres.pg_ddl)
+        try:
+            insert(wh.conn, rows())
+            wh.conn.commit()
+            yield wh.conn
+        finally:
+            wh.close()
+
+
+def pg_url_for(request: pytest.FixtureRequest, backend: str) -> str | None:
+    """The session's PostgreSQL URL, requested only for the postgres backend (SQLite-only runs start no server)."""
+    return request.getfixturevalue("pg_url") if backend == "postgres" else None
+
+
+def fetchall(conn: Any, text: str, params: tuple | list = ()) -> list[tuple]:
+    """Rows of `?` SQL on either backend."""
+    return [tuple(r) for r in query(conn, text, params)]
+
+
+def fetchone(conn: Any, text: str, params: tuple | list = ()) -> tuple | None:
+    found = fetchall(conn, text, params)
+    return found[0] if found else None
+
+
+def run(conn: Any, text: str, params: tuple | list = ()) -> None:
+    """A `?` SQL statement (DELETE / UPDATE / INSERT) on either backend."""
+    execute(conn, text, params)
+
+
+def index_exists(conn: Any, name: str) -> bool:
+    if isinstance(conn, sqlite3.Connection):
+        sql = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?"
+    else:
+        sql = "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = ?"
+    return fetchone(conn, sql, (name,))[0] == 1

@@ -1,7 +1,12 @@
 """KPI engine, derive and attribution behaviour beyond the §7 numbers: grains, fiscal periods, cohorts, fx,
-refresh into kpi_values, determinism, deletions, UTM campaign keys, unattributed opportunities."""
+refresh into kpi_values, determinism, deletions, UTM campaign keys, unattributed opportunities.
+
+Every test that reads a warehouse runs on SQLite and on PostgreSQL 15 (`new_wh` / `wh` are parametrized over
+fixture_q1.BACKENDS; each test gets its own warehouse, as tests here change it); raw SQL goes through
+fixture_q1.fetchall / fetchone / run (`?` placeholders, translated for PostgreSQL by warehouse.derive)."""
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import replace
 from datetime import date
@@ -10,6 +15,7 @@ import pytest
 
 from normalize.events import event, opportunity_key
 from tests.warehouse import fixture_q1 as fx
+from tests.warehouse.fixture_q1 import fetchall, fetchone, run
 from warehouse.derive import derive
 from warehouse.kpis import KPI_NAMES, compute_kpis, period_of, refresh_kpis
 
@@ -17,12 +23,20 @@ M = fx.MODEL
 DERIVED = ("people", "accounts", "opportunity_people", "attribution_credits", "events", "opportunities")
 
 
+@pytest.fixture(params=fx.BACKENDS)
+def new_wh(request):
+    """`new_wh()` -> a fresh §7 warehouse (derive not run) on the test's backend; as many as the test needs."""
+    backend = request.param
+    url = fx.pg_url_for(request, backend)
+    with contextlib.ExitStack() as stack:
+        yield lambda: stack.enter_context(fx.warehouse(backend, url, request.node.name[:30]))
+
+
 @pytest.fixture
-def wh():
-    conn = fx.create()
+def wh(new_wh):
+    conn = new_wh()
     derive(conn, M)
-    yield conn
-    conn.close()
+    return conn
 
 
 def values(rows, kpi, key="period_start"):
@@ -30,7 +44,7 @@ def values(rows, kpi, key="period_start"):
 
 
 def dump(conn, table):
-    return sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+    return sorted(fetchall(conn, f"SELECT * FROM {table}"), key=repr)
 
 
 # ---- periods --------------------------------------------------------------------------------------------------------
@@ -117,32 +131,31 @@ def test_fx_conversion_and_missing_rate(wh):
 
 def test_refresh_kpis_table(wh):
     assert refresh_kpis(wh, M) == []
-    grains = dict(wh.execute("SELECT grain, COUNT(DISTINCT period_start) FROM kpi_values GROUP BY grain"))
+    grains = dict(fetchall(wh, "SELECT grain, COUNT(DISTINCT period_start) FROM kpi_values GROUP BY grain"))
     # the data's range (days holding a KPI fact) is 2024-01-06 (P1's lead and form) .. 2024-03-28 (D2 won);
     # periods keep their natural bounds
     assert grains == {"day": 83, "week": 13, "month": 3, "quarter": 1, "year": 1}
-    assert wh.execute("SELECT MIN(period_start), MAX(period_end) FROM kpi_values WHERE grain = 'week'").fetchone() == (
+    assert fetchone(wh, "SELECT MIN(period_start), MAX(period_end) FROM kpi_values WHERE grain = 'week'") == (
         "2024-01-01", "2024-03-31")
-    q = {r[0]: r[1:] for r in wh.execute(
-        "SELECT kpi, value, status FROM kpi_values WHERE grain = 'quarter' AND channel IS NULL AND campaign_key IS NULL "
-        "AND source_system IS NULL AND landing_path IS NULL")}
+    q = {r[0]: r[1:] for r in fetchall(
+        wh, "SELECT kpi, value, status FROM kpi_values WHERE grain = 'quarter' AND channel IS NULL "
+            "AND campaign_key IS NULL AND source_system IS NULL AND landing_path IS NULL")}
     assert q["new_leads"] == (10, None) and q["deliverability_rate"] == (0.875, "warning")
     assert math.isclose(q["opportunity_to_win_rate"][0], 2 / 3)
-    ch = dict(wh.execute("SELECT channel, value FROM kpi_values WHERE grain = 'year' AND kpi = 'cpl' "
-                         "AND channel IS NOT NULL"))
+    ch = dict(fetchall(wh, "SELECT channel, value FROM kpi_values WHERE grain = 'year' AND kpi = 'cpl' "
+                           "AND channel IS NOT NULL"))
     assert math.isclose(ch["webinar"], 1000 / 3)
     before = dump(wh, "kpi_values")
     assert refresh_kpis(wh, M) == [] and dump(wh, "kpi_values") == before  # idempotent
     assert refresh_kpis(wh, M, "2024-02-01", "2024-02-29") == [] and dump(wh, "kpi_values") == before
-    assert wh.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'ix_kpi_values_kpi_grain_period_start'"
-                      ).fetchone()[0] == 1
+    assert fx.index_exists(wh, "ix_kpi_values_kpi_grain_period_start")
 
 
 # ---- derive ---------------------------------------------------------------------------------------------------------
 
 
-def test_derive_is_deterministic_and_idempotent():
-    a, b = fx.create(), fx.create()
+def test_derive_is_deterministic_and_idempotent(new_wh):
+    a, b = new_wh(), new_wh()
     derive(a, M)
     derive(b, M)
     first = {t: dump(a, t) for t in DERIVED}
@@ -152,8 +165,8 @@ def test_derive_is_deterministic_and_idempotent():
 
 
 def test_utm_campaign_keys_and_campaign_channels(wh):
-    key = dict(wh.execute("SELECT source_id, campaign_key FROM events WHERE event_type IN ('web_visit', "
-                          "'form_submitted', 'email_clicked', 'program_spend')"))
+    key = dict(fetchall(wh, "SELECT source_id, campaign_key FROM events WHERE event_type IN ('web_visit', "
+                            "'form_submitted', 'email_clicked', 'program_spend')"))
     assert key["T1-P1"] == "linkedin_ads:LI1"  # utm_campaign li1 = campaigns.utm_campaign LI1
     assert key["T2-P1"] is None  # no utm_campaign
     fx.insert(wh, {"events": [event("web_visit", "2024-03-01T10:00:00Z", "hubspot", "contact", "Z1",
@@ -161,59 +174,59 @@ def test_utm_campaign_keys_and_campaign_channels(wh):
                               event("email_opened", "2024-03-02T10:00:00Z", "hubspot", "email_event", "Z2",
                                     person_key=fx.PK["P9"], campaign_key="hubspot_email:77").values]})
     derive(wh, M)
-    got = dict(wh.execute("SELECT source_id, campaign_key || ' ' || channel FROM events WHERE source_id IN "
-                          "('Z1', 'Z2', 'T3-P1', 'W1')"))
+    got = dict(fetchall(wh, "SELECT source_id, campaign_key || ' ' || channel FROM events WHERE source_id IN "
+                            "('Z1', 'Z2', 'T3-P1', 'W1')"))
     assert got == {"Z1": "utm:spring other", "Z2": "hubspot_email:77 email", "T3-P1": "mailchimp:M1 email",
                    "W1": "salesforce:W1 webinar"}
     # lifecycle events carry the person's original channel and first-touch campaign; opportunity events the sourcing
-    life = dict(wh.execute("SELECT source_id, channel || ' ' || COALESCE(campaign_key, '-') FROM events "
-                           "WHERE event_type = 'lead_created' AND source_system = 'hubspot'"))
+    life = dict(fetchall(wh, "SELECT source_id, channel || ' ' || COALESCE(campaign_key, '-') FROM events "
+                             "WHERE event_type = 'lead_created' AND source_system = 'hubspot'"))
     assert life[fx.HS_ID["P1"]] == "paid_social linkedin_ads:LI1" and life[fx.HS_ID["P8"]] == "direct -"
-    won = dict(wh.execute("SELECT opportunity_key, channel FROM events WHERE event_type = 'deal_won'"))
+    won = dict(fetchall(wh, "SELECT opportunity_key, channel FROM events WHERE event_type = 'deal_won'"))
     assert won == {fx.OK["D1"]: "paid_social", fx.OK["D2"]: "organic_search"}
 
 
 def test_people_merge(wh):
-    p1 = dict(zip(("email", "account_key", "first_seen_at", "source_ids", "lifecycle_stage"), wh.execute(
-        "SELECT email, account_key, first_seen_at, source_ids, lifecycle_stage FROM people WHERE person_key = ?",
-        (fx.PK["P1"],)).fetchone()))
+    p1 = dict(zip(("email", "account_key", "first_seen_at", "source_ids", "lifecycle_stage"), fetchone(
+        wh, "SELECT email, account_key, first_seen_at, source_ids, lifecycle_stage FROM people WHERE person_key = ?",
+        (fx.PK["P1"],))))
     assert p1 == {"email": "p1@acme.com", "account_key": fx.AK["A1"], "first_seen_at": "2024-01-06T09:00:00Z",
                   "source_ids": '{"hubspot":["101"],"mailchimp":["md5-p1"],"salesforce":["003C1","00QP1"]}',
                   "lifecycle_stage": "customer"}
-    p2 = wh.execute("SELECT self_reported_raw, self_reported_channel FROM people WHERE person_key = ?",
-                    (fx.PK["P2"],)).fetchone()
+    p2 = fetchone(wh, "SELECT self_reported_raw, self_reported_channel FROM people WHERE person_key = ?",
+                  (fx.PK["P2"],))
     assert p2 == ("A colleague shared your guide in our Slack", "dark_social")  # earliest answer ([D-12])
-    accounts = dict(wh.execute("SELECT domain, is_customer FROM accounts"))
+    accounts = dict(fetchall(wh, "SELECT domain, is_customer FROM accounts"))
     assert accounts == {"acme.com": 1, "beta.io": 1, "gamma.co": 0, "delta.dev": 0, "eps.org": 0, "zeta.net": 0,
                         "eta.com": 0, "theta.ai": 0}
-    first_won = dict(wh.execute("SELECT domain, first_won_at FROM accounts WHERE is_customer = 1"))
+    first_won = dict(fetchall(wh, "SELECT domain, first_won_at FROM accounts WHERE is_customer = 1"))
     assert first_won == {"acme.com": "2024-03-15T00:00:00Z", "beta.io": "2024-03-28T00:00:00Z"}
-    opp = wh.execute("SELECT account_key, sqo_at, amount_monthly FROM opportunities WHERE opportunity_key = ?",
-                     (fx.OK["D3"],)).fetchone()
+    opp = fetchone(wh, "SELECT account_key, sqo_at, amount_monthly FROM opportunities WHERE opportunity_key = ?",
+                   (fx.OK["D3"],))
     assert opp == (fx.AK["A3"], "2024-03-10T09:00:00Z", 750.0)
-    roles = wh.execute("SELECT person_key, role, is_primary, source FROM opportunity_people WHERE opportunity_key = ? "
-                       "ORDER BY is_primary DESC", (fx.OK["D1"],)).fetchall()
+    roles = fetchall(wh, "SELECT person_key, role, is_primary, source FROM opportunity_people "
+                         "WHERE opportunity_key = ? ORDER BY is_primary DESC", (fx.OK["D1"],))
     assert roles == [(fx.PK["P1"], "Decision Maker", 1, "salesforce"), (fx.PK["P2"], "Evaluator", 0, "salesforce")]
 
 
-def test_as_of_limits_customers():
-    conn = fx.create()
+def test_as_of_limits_customers(new_wh):
+    conn = new_wh()
     derive(conn, M, "2024-03-20")
-    assert dict(conn.execute("SELECT domain, is_customer FROM accounts WHERE is_customer = 1")) == {"acme.com": 1}
+    assert dict(fetchall(conn, "SELECT domain, is_customer FROM accounts WHERE is_customer = 1")) == {"acme.com": 1}
 
 
 def test_deletions_vanish_from_derived_tables(wh):
     # P10's contact archived: its person_sources row and lifecycle events leave (the writer's job) ...
-    wh.execute("DELETE FROM person_sources WHERE person_key = ?", (fx.PK["P10"],))
-    wh.execute("DELETE FROM events WHERE person_key = ? AND event_type = 'lead_created'", (fx.PK["P10"],))
+    run(wh, "DELETE FROM person_sources WHERE person_key = ?", (fx.PK["P10"],))
+    run(wh, "DELETE FROM events WHERE person_key = ? AND event_type = 'lead_created'", (fx.PK["P10"],))
     # ... and opportunity D3 deleted in Salesforce (Delete(opportunities) + its events)
-    wh.execute("DELETE FROM opportunities WHERE opportunity_key = ?", (fx.OK["D3"],))
-    wh.execute("DELETE FROM events WHERE opportunity_key = ?", (fx.OK["D3"],))
+    run(wh, "DELETE FROM opportunities WHERE opportunity_key = ?", (fx.OK["D3"],))
+    run(wh, "DELETE FROM events WHERE opportunity_key = ?", (fx.OK["D3"],))
     derive(wh, M)
-    assert wh.execute("SELECT COUNT(*) FROM people WHERE person_key = ?", (fx.PK["P10"],)).fetchone()[0] == 0
-    assert wh.execute("SELECT COUNT(*) FROM accounts WHERE domain = 'theta.ai'").fetchone()[0] == 0
+    assert fetchone(wh, "SELECT COUNT(*) FROM people WHERE person_key = ?", (fx.PK["P10"],))[0] == 0
+    assert fetchone(wh, "SELECT COUNT(*) FROM accounts WHERE domain = 'theta.ai'")[0] == 0
     for table in ("opportunity_people", "attribution_credits"):
-        assert wh.execute(f"SELECT COUNT(*) FROM {table} WHERE opportunity_key = ?", (fx.OK["D3"],)).fetchone()[0] == 0
+        assert fetchone(wh, f"SELECT COUNT(*) FROM {table} WHERE opportunity_key = ?", (fx.OK["D3"],))[0] == 0
     rows = compute_kpis(wh, M, fx.START, fx.END, None)
     assert values(rows, "new_leads") == {"2024-01-01": 9}
     assert values(rows, "opportunities_created") == {"2024-01-01": 2}
@@ -230,33 +243,34 @@ def test_unattributed_opportunity_and_hybrid_without_answer(wh):
                          opportunity_key=ok).values],
     })
     derive(wh, M)
-    rows = wh.execute("SELECT model, channel, credit, touch_event_id FROM attribution_credits WHERE opportunity_key = ?",
-                      (ok,)).fetchall()
+    rows = fetchall(wh, "SELECT model, channel, credit, touch_event_id FROM attribution_credits "
+                        "WHERE opportunity_key = ?", (ok,))
     assert len(rows) == 9 and all(r[1:] == ("unattributed", 1.0, None) for r in rows)
-    assert wh.execute("SELECT sourced_channel FROM opportunities WHERE opportunity_key = ?", (ok,)).fetchone() == (
+    assert fetchone(wh, "SELECT sourced_channel FROM opportunities WHERE opportunity_key = ?", (ok,)) == (
         "unattributed",)
-    assert wh.execute("SELECT channel FROM events WHERE opportunity_key = ?", (ok,)).fetchone() == ("unattributed",)
+    assert fetchone(wh, "SELECT channel FROM events WHERE opportunity_key = ?", (ok,)) == ("unattributed",)
     # D2's only person answered; remove the answer: hybrid falls back to the base model (w_shaped)
-    wh.execute("UPDATE person_sources SET self_reported_raw = NULL WHERE person_key = ?", (fx.PK["P3"],))
+    run(wh, "UPDATE person_sources SET self_reported_raw = NULL WHERE person_key = ?", (fx.PK["P3"],))
     derive(wh, M)
-    hybrid = dict(wh.execute("SELECT channel, credit FROM attribution_credits WHERE model = 'hybrid_self_reported' "
-                             "AND target = 'pipeline' AND opportunity_key = ?", (fx.OK["D2"],)))
-    w = dict(wh.execute("SELECT channel, credit FROM attribution_credits WHERE model = 'w_shaped' "
-                        "AND target = 'pipeline' AND opportunity_key = ?", (fx.OK["D2"],)))
+    hybrid = dict(fetchall(wh, "SELECT channel, credit FROM attribution_credits WHERE model = "
+                               "'hybrid_self_reported' AND target = 'pipeline' AND opportunity_key = ?",
+                           (fx.OK["D2"],)))
+    w = dict(fetchall(wh, "SELECT channel, credit FROM attribution_credits WHERE model = 'w_shaped' "
+                          "AND target = 'pipeline' AND opportunity_key = ?", (fx.OK["D2"],)))
     assert hybrid == w
 
 
-def test_lookback_window_and_other_models():
-    conn = fx.create()
+def test_lookback_window_and_other_models(new_wh):
+    conn = new_wh()
     model = replace(M, lookback_days=30, hybrid_alpha=0.2)
     derive(conn, model)
     # D1 created 02-20 12:00: a 30-day window starts 01-21 12:00, so T1 and T2 (early January) drop out
-    first = conn.execute("SELECT channel FROM attribution_credits WHERE model = 'first_touch' AND target = 'pipeline' "
-                         "AND opportunity_key = ?", (fx.OK["D1"],)).fetchone()
+    first = fetchone(conn, "SELECT channel FROM attribution_credits WHERE model = 'first_touch' "
+                           "AND target = 'pipeline' AND opportunity_key = ?", (fx.OK["D1"],))
     assert first == ("dark_social",)  # T5 01-25
-    hyb = dict(conn.execute("SELECT channel, SUM(credit) FROM attribution_credits WHERE model = "
-                            "'hybrid_self_reported' AND target = 'pipeline' AND opportunity_key = ? GROUP BY channel",
-                            (fx.OK["D1"],)))
+    hyb = dict(fetchall(conn, "SELECT channel, SUM(credit) FROM attribution_credits WHERE model = "
+                              "'hybrid_self_reported' AND target = 'pipeline' AND opportunity_key = ? GROUP BY channel",
+                        (fx.OK["D1"],)))
     assert math.isclose(hyb["dark_social"], 0.2 + 0.8 * 0.3 + 0.8 * 0.3)  # SR + W first (T5) + lead anchor (none ⇒ t[0])
 
 
@@ -282,8 +296,9 @@ def test_partial_refresh_keeps_weeks_across_the_year_complete(wh):
     before = dump(wh, "kpi_values")
     refresh_kpis(wh, M, "2024-06-01")
     assert dump(wh, "kpi_values") == before
-    weeks = dict(wh.execute("SELECT period_start, value FROM kpi_values WHERE grain = 'week' AND kpi = 'form_fills' "
-                            "AND channel IS NULL AND period_start IN ('2023-12-25', '2024-01-01', '2024-12-30')"))
+    weeks = dict(fetchall(wh, "SELECT period_start, value FROM kpi_values WHERE grain = 'week' "
+                              "AND kpi = 'form_fills' AND channel IS NULL "
+                              "AND period_start IN ('2023-12-25', '2024-01-01', '2024-12-30')"))
     assert weeks == {"2023-12-25": 1, "2024-01-01": 2, "2024-12-30": 2}  # 01-01 week: 01-02 and T2 (01-06)
 
 

@@ -12,6 +12,10 @@ tolerance. Interpretations the example relies on (all written in the module docs
 - K21 CAC by channel divides the channel's spend by new customers whose first won opportunity that channel sourced,
   so organic_search (no spend, one customer) is 0.0 and paid_search (spend, no customer) is NULL;
 - §7.3 "customers" pacing counts won deals (K08), which equals K09 here (2).
+
+Every test that reads the warehouse runs on SQLite and on PostgreSQL 15 (`wh` is parametrized over
+fixture_q1.BACKENDS; the §7 warehouse is built and derived once per backend for this module); raw SQL goes through
+fixture_q1.fetchall / fetchone / run (`?` placeholders, translated for PostgreSQL by warehouse.derive).
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import math
 import pytest
 
 from tests.warehouse import fixture_q1 as fx
+from tests.warehouse.fixture_q1 import fetchall, fetchone, run
 from warehouse.attribution import MODELS
 from warehouse.derive import derive
 from warehouse.goals import pacing, plan, refresh_goal_pacing
@@ -29,12 +34,27 @@ TOL = 1e-6
 M = fx.MODEL
 
 
-@pytest.fixture(scope="module")
-def wh():
-    conn = fx.create()
-    assert derive(conn, M, "2024-03-31") == []
-    yield conn
-    conn.close()
+@pytest.fixture(scope="module", params=fx.BACKENDS)
+def wh(request):
+    """The §7 warehouse after derive, once per backend (SQLite, PostgreSQL) for the whole module."""
+    backend = request.param
+    with fx.warehouse(backend, fx.pg_url_for(request, backend), "worked_example") as conn:
+        assert derive(conn, M, "2024-03-31") == []
+        yield conn
+
+
+@pytest.fixture(autouse=True)
+def _clean_transaction(request):
+    """On PostgreSQL a failed statement aborts the open transaction: end it so the module's next tests still run."""
+    yield
+    if "wh" in request.fixturenames:
+        conn = request.getfixturevalue("wh")
+        info = getattr(conn, "info", None)
+        if info is not None:
+            from psycopg.pq import TransactionStatus
+
+            if info.transaction_status == TransactionStatus.INERROR:
+                conn.rollback()
 
 
 def _q1(conn, by=None, **kw):
@@ -139,13 +159,13 @@ def test_checks_line(wh):
 
     sr = _opportunity_sr(wh)
     assert [sr.get(fx.OK[d]) for d in ("D1", "D2", "D3")] == ["dark_social", "organic_search", "webinar"]
-    sw = dict(wh.execute("SELECT opportunity_key, sourced_channel FROM opportunities"))
+    sw = dict(fetchall(wh, "SELECT opportunity_key, sourced_channel FROM opportunities"))
     assert [sw[fx.OK[d]] for d in ("D1", "D2", "D3")] == ["paid_social", "organic_search", "organic_social"]
 
 
 def test_people_channels(wh):
-    got = {pk: (oc, rc) for pk, oc, rc in wh.execute(
-        "SELECT person_key, original_channel, reconciled_channel FROM people")}
+    got = {pk: (oc, rc) for pk, oc, rc in fetchall(
+        wh, "SELECT person_key, original_channel, reconciled_channel FROM people")}
     expected = {"P1": "paid_social", "P2": "dark_social", "P3": "organic_search", "P4": "webinar",
                 "P5": "organic_social", "P6": "webinar", "P7": "webinar", "P8": "direct", "P9": "direct",
                 "P10": "direct"}
@@ -193,8 +213,8 @@ W_MONEY = {"paid_social": 7200, "paid_search": 5400, "organic_social": 8100, "or
 
 def shares(conn, model, target, opp):
     out: dict[str, float] = {}
-    for ch, credit in conn.execute("SELECT channel, credit FROM attribution_credits WHERE model = ? AND target = ? "
-                                   "AND opportunity_key = ?", (model, target, opp)):
+    for ch, credit in fetchall(conn, "SELECT channel, credit FROM attribution_credits WHERE model = ? AND target = ? "
+                                     "AND opportunity_key = ?", (model, target, opp)):
         out[ch] = out.get(ch, 0.0) + credit
     return out
 
@@ -215,13 +235,13 @@ def test_position_and_hybrid_models(wh, model_name, target):
 
 
 def test_time_decay_per_touch(wh):
-    eid = {sid.split("-")[0]: e for e, sid in wh.execute("SELECT event_id, source_id FROM events")}
+    eid = {sid.split("-")[0]: e for e, sid in fetchall(wh, "SELECT event_id, source_id FROM events")}
     for target in ("pipeline", "revenue"):
         for i, d in enumerate(("D1", "D2", "D3")):
             if target == "revenue" and d == "D3":
                 continue
-            got = dict(wh.execute("SELECT touch_event_id, credit FROM attribution_credits WHERE model = 'time_decay' "
-                                  "AND target = ? AND opportunity_key = ?", (target, fx.OK[d])))
+            got = dict(fetchall(wh, "SELECT touch_event_id, credit FROM attribution_credits WHERE model = "
+                                    "'time_decay' AND target = ? AND opportunity_key = ?", (target, fx.OK[d])))
             expected = {eid[t]: v for t, v in TIME_DECAY[i].items()}
             assert same(got, expected), (target, d)
 
@@ -243,21 +263,22 @@ def test_full_path_revenue_only(wh):
 
 
 def test_credits_sum_to_one_and_amounts(wh):
-    for model, target, opp, total, amount in wh.execute(
-            "SELECT model, target, a.opportunity_key, SUM(credit), SUM(credited_amount) FROM attribution_credits a "
+    for model, target, opp, total, amount in fetchall(
+            wh, "SELECT model, target, a.opportunity_key, SUM(credit), SUM(credited_amount) FROM attribution_credits a "
             "GROUP BY model, target, a.opportunity_key"):
         assert math.isclose(total, 1.0, abs_tol=1e-9), (model, target, opp)
         expected = {fx.OK["D1"]: 12000, fx.OK["D2"]: 6000, fx.OK["D3"]: 9000}[opp]
         assert math.isclose(amount, expected, abs_tol=1e-6)
-    models = {m for (m,) in wh.execute("SELECT DISTINCT model FROM attribution_credits")}
+    models = {m for (m,) in fetchall(wh, "SELECT DISTINCT model FROM attribution_credits")}
     assert models == set(MODELS)
-    conv = dict(wh.execute("SELECT opportunity_key, conversion_at FROM attribution_credits WHERE target = 'revenue'"))
+    conv = dict(fetchall(wh, "SELECT opportunity_key, conversion_at FROM attribution_credits "
+                             "WHERE target = 'revenue'"))
     assert conv[fx.OK["D1"]] == "2024-03-15T00:00:00Z"
 
 
 def test_w_shaped_pipeline_money(wh):
-    got = dict(wh.execute("SELECT channel, SUM(credited_amount) FROM attribution_credits WHERE model = 'w_shaped' "
-                          "AND target = 'pipeline' GROUP BY channel"))
+    got = dict(fetchall(wh, "SELECT channel, SUM(credited_amount) FROM attribution_credits WHERE model = 'w_shaped' "
+                            "AND target = 'pipeline' GROUP BY channel"))
     assert same(got, W_MONEY)
     assert math.isclose(sum(got.values()), 27000, abs_tol=TOL)
     rows = _q1(wh, "channel")
@@ -266,8 +287,8 @@ def test_w_shaped_pipeline_money(wh):
 
 
 def test_sourced_channel_and_cycle(wh):
-    got = {k: (sc, ft) for k, sc, ft in wh.execute(
-        "SELECT opportunity_key, sourced_channel, first_touch_at FROM opportunities")}
+    got = {k: (sc, ft) for k, sc, ft in fetchall(
+        wh, "SELECT opportunity_key, sourced_channel, first_touch_at FROM opportunities")}
     assert got[fx.OK["D1"]] == ("paid_social", "2024-01-05T10:00:00Z")
     assert got[fx.OK["D2"]] == ("organic_search", "2024-01-20T14:00:00Z")
     rows = _q1(wh, "channel")
@@ -318,10 +339,10 @@ def test_pacing(wh):
 def test_refresh_goal_pacing_table(wh):
     import json
 
-    wh.execute("DELETE FROM goals")
-    wh.execute("INSERT INTO goals VALUES (?, ?, ?, ?, ?)",
-               (2024, "closed_won_revenue", 180000, None, json.dumps(GOAL["rate_overrides"])))
+    run(wh, "DELETE FROM goals")
+    run(wh, "INSERT INTO goals VALUES (?, ?, ?, ?, ?)",
+        (2024, "closed_won_revenue", 180000, None, json.dumps(GOAL["rate_overrides"])))
     assert refresh_goal_pacing(wh, M, "2024-02-15") == []
-    got = wh.execute("SELECT pacing, band, as_of FROM goal_pacing WHERE metric = 'mqls' AND quarter IS NULL").fetchone()
+    got = fetchone(wh, "SELECT pacing, band, as_of FROM goal_pacing WHERE metric = 'mqls' AND quarter IS NULL")
     assert math.isclose(got[0], 0.395652, abs_tol=TOL) and got[1:] == ("behind", "2024-02-15")
-    assert wh.execute("SELECT COUNT(*) FROM goal_pacing").fetchone()[0] == 7 * 5
+    assert fetchone(wh, "SELECT COUNT(*) FROM goal_pacing")[0] == 7 * 5
