@@ -74,6 +74,8 @@ class Stream:
 
 
 def dig(data: Any, dotted: str | None, default: Any = None) -> Any:
+    """`dig(body, "paging.next.after")`: nested dict lookup; missing gives `default`. (normalize/ has its own
+    `get_path`: the layers import nothing from each other.)"""
     if not dotted:
         return data
     cur = data

@@ -287,6 +287,17 @@ def aggregate(
     )
 
 
+def number(value: Any, field: str, empty: float | None = 0.0) -> float | None:
+    """A numeric API value (many APIs send numbers as strings): missing or "" gives `empty`; anything that is not a
+    number is Malformed, naming the field."""
+    if value is None or value == "":
+        return empty
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise Malformed(f"{field} is not a number: {value!r}") from None
+
+
 def get_path(record: Any, dotted: str, default: Any = None) -> Any:
     """`get_path(r, "properties.email")`: nested dict lookup; missing ⇒ default."""
     cur = record

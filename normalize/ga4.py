@@ -16,7 +16,7 @@ still restate the day (it is re-read and rewritten final by a later sync).
 from __future__ import annotations
 
 from normalize.classify import norm_medium, touch
-from normalize.events import Malformed, Row, aggregate, event_id
+from normalize.events import Malformed, Row, aggregate, event_id, number
 from normalize.model import Context
 
 SOURCE_SYSTEM = "ga4"
@@ -34,14 +34,9 @@ _NOT_SET = frozenset({"", "(not set)"})
 
 def _number(record: dict, name: str) -> float:
     value = record.get(name)
-    if value is None and name == "keyEvents":
+    if value is None and name == "keyEvents":  # unmigrated properties still call them conversions
         value = record.get("conversions")
-    if value in (None, ""):
-        return 0.0
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise Malformed(f"metric {name} is not a number: {value!r}") from None
+    return number(value, f"metric {name}")
 
 
 def run_report(record: dict, ctx: Context) -> list[Row]:

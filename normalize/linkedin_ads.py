@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from normalize.events import Delete, Malformed, Row, aggregate
+from normalize.events import Delete, Malformed, Row, aggregate, number
 from normalize.model import Context
 
 SYSTEM = "linkedin_ads"
@@ -21,15 +21,6 @@ GROUP_PREFIX = "linkedin_ads_group"
 CHANNEL = "paid_social"
 OBJECT = "ad_analytics"
 GONE = frozenset({"REMOVED", "PENDING_DELETION"})
-
-
-def _num(value, field: str) -> float:
-    if value is None or value == "":
-        return 0.0
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise Malformed(f"{field} is not a number: {value!r}") from None
 
 
 def _id_of(value) -> str | None:
@@ -55,7 +46,7 @@ def _budget(record: dict) -> tuple[float | None, str | None]:
     daily = record.get("dailyBudget") or {}
     amount = total.get("amount")
     currency = total.get("currencyCode") or daily.get("currencyCode") or record.get("_currency")
-    return (None if amount in (None, "") else _num(amount, "totalBudget.amount")), currency
+    return (None if amount in (None, "") else number(amount, "totalBudget.amount")), currency
 
 
 def _campaign_row(record: dict, key: str, platform_type: str | None, parent: str | None) -> Row:
@@ -113,16 +104,16 @@ def ad_analytics(record: dict, ctx: Context) -> list:
     currency = record.get("_currency") or ctx.currency
     common = {"campaign_key": key, "channel": CHANNEL}
     rows = [
-        aggregate("ad_impressions", day, SYSTEM, OBJECT, source_id, _num(record.get("impressions"), "impressions"),
+        aggregate("ad_impressions", day, SYSTEM, OBJECT, source_id, number(record.get("impressions"), "impressions"),
                   **common),
         aggregate("ad_clicks", day, SYSTEM, OBJECT, source_id,
-                  _num(record.get("landingPageClicks"), "landingPageClicks"), **common),
+                  number(record.get("landingPageClicks"), "landingPageClicks"), **common),
         aggregate("ad_conversions", day, SYSTEM, OBJECT, source_id,
-                  _num(record.get("externalWebsiteConversions"), "externalWebsiteConversions"), **common),
-        aggregate("ad_leads", day, SYSTEM, OBJECT, source_id, _num(record.get("oneClickLeads"), "oneClickLeads"),
+                  number(record.get("externalWebsiteConversions"), "externalWebsiteConversions"), **common),
+        aggregate("ad_leads", day, SYSTEM, OBJECT, source_id, number(record.get("oneClickLeads"), "oneClickLeads"),
                   **common),
     ]
-    spend = _num(record.get("costInLocalCurrency"), "costInLocalCurrency")
+    spend = number(record.get("costInLocalCurrency"), "costInLocalCurrency")
     if spend:
         rows.append(aggregate("ad_spend", day, SYSTEM, OBJECT, source_id, 1.0, amount=spend, currency=currency,
                               **common))

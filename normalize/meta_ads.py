@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from normalize.events import Malformed, Row, aggregate
+from normalize.events import Malformed, Row, aggregate, number
 from normalize.model import Context
 
 SYSTEM = "meta_ads"
@@ -25,15 +25,6 @@ OBJECT = "insights"
 CHANNEL = "paid_social"
 LEAD = "lead"
 LEAD_PARTS = frozenset({"onsite_conversion.lead_grouped", "offsite_conversion.fb_pixel_lead"})
-
-
-def _num(value, field: str) -> float:
-    if value is None or value == "":
-        return 0.0
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise Malformed(f"{field} is not a number: {value!r}") from None
 
 
 def _conversion_types(record: dict, ctx: Context):
@@ -51,11 +42,11 @@ def _actions(actions, conversion_types) -> tuple[float, float]:
         kind = action.get("action_type")
         value = action.get("value")
         if kind in conversion_types:
-            conversions += _num(value, f"actions[{kind}]")
+            conversions += number(value, f"actions[{kind}]")
         if kind == LEAD:
-            lead = _num(value, "actions[lead]")
+            lead = number(value, "actions[lead]")
         elif kind in LEAD_PARTS:
-            parts += _num(value, f"actions[{kind}]")
+            parts += number(value, f"actions[{kind}]")
     return conversions, (parts if lead is None else lead)
 
 
@@ -83,14 +74,14 @@ def insights(record: dict, ctx: Context) -> list:
             "platform_type": "campaign",
             "currency": currency,
         }),
-        aggregate("ad_impressions", day, SYSTEM, OBJECT, source_id, _num(record.get("impressions"), "impressions"),
+        aggregate("ad_impressions", day, SYSTEM, OBJECT, source_id, number(record.get("impressions"), "impressions"),
                   **common),
         aggregate("ad_clicks", day, SYSTEM, OBJECT, source_id,
-                  _num(record.get("inline_link_clicks"), "inline_link_clicks"), **common),
+                  number(record.get("inline_link_clicks"), "inline_link_clicks"), **common),
         aggregate("ad_conversions", day, SYSTEM, OBJECT, source_id, conversions, **common),
         aggregate("ad_leads", day, SYSTEM, OBJECT, source_id, leads, **common),
     ]
-    spend = _num(record.get("spend"), "spend")
+    spend = number(record.get("spend"), "spend")
     if spend:
         rows.append(aggregate("ad_spend", day, SYSTEM, OBJECT, source_id, 1.0, amount=spend, currency=currency,
                               **common))

@@ -17,7 +17,8 @@ from datetime import date, datetime
 from typing import Any
 
 from normalize.events import (
-    Delete, Malformed, Row, account_key, date_only, event, get_path, normalize_domain, opportunity_key, person_key,
+    Delete, Malformed, Row, account_key, date_only, event, get_path, normalize_domain, number, opportunity_key,
+    person_key,
     to_utc,
 )
 from normalize.model import Context
@@ -62,15 +63,6 @@ def _day(value: Any, field: str) -> str:
 def _midnight(day: str, tz: str) -> str:
     """`occurred_at` of a validated date-only value: local midnight in the reporting zone, as UTC."""
     return f"{day}T00:00:00Z" if tz == "UTC" else date_only(day, tz)
-
-
-def _money(value: Any, field: str) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise Malformed(f"{field} is not a number: {value!r}") from None
 
 
 def _self_report(record: dict, ctx: Context) -> str | None:
@@ -216,7 +208,7 @@ def opportunity(record: dict, ctx: Context) -> list:
     if is_closed and not close_date:
         raise Malformed("closed Opportunity without CloseDate")
     closed_at = _midnight(close_date, ctx.tz) if is_closed else None
-    amount = _money(record.get("Amount"), "Amount")
+    amount = number(record.get("Amount"), "Amount", empty=None)
     currency = record.get("CurrencyIsoCode") or ctx.currency
     account_id = record.get("AccountId")
     campaign_id = record.get("CampaignId")
@@ -263,7 +255,7 @@ def opportunity_history(record: dict, ctx: Context) -> list:
         return []
     okey = opportunity_key(SYSTEM, _id(record, "OpportunityId"))
     at = _ts(record, "CreatedDate")
-    amount = _money(record.get("Amount"), "Amount")
+    amount = number(record.get("Amount"), "Amount", empty=None)
     currency = (record.get("CurrencyIsoCode") or ctx.currency) if amount is not None else None
     return [event("became_sqo", at, SYSTEM, "OpportunityHistory", hid, tz=ctx.tz, opportunity_key=okey,
                   amount=amount, currency=currency, properties={"stage": stage})]
@@ -300,14 +292,14 @@ def campaign(record: dict, ctx: Context) -> list:
     channel = model.campaign_type_map.get(kind, "other") if kind else "other"
     start = _day(record["StartDate"], "StartDate") if record.get("StartDate") else None
     end = _day(record["EndDate"], "EndDate") if record.get("EndDate") else None
-    actual = _money(record.get("ActualCost"), "ActualCost")
+    actual = number(record.get("ActualCost"), "ActualCost", empty=None)
     currency = record.get("CurrencyIsoCode") or ctx.currency
     parent = record.get("ParentId")
     rows: list = [Row("campaigns", {
         "campaign_key": key, "source_system": SYSTEM, "source_campaign_id": cid, "name": record.get("Name"),
         "channel": channel, "platform_type": kind, "parent_campaign_key": f"{SYSTEM}:{parent}" if parent else None,
         "utm_campaign": None, "start_date": start, "end_date": end,
-        "budgeted_cost": _money(record.get("BudgetedCost"), "BudgetedCost"), "actual_cost": actual,
+        "budgeted_cost": number(record.get("BudgetedCost"), "BudgetedCost", empty=None), "actual_cost": actual,
         "currency": currency,
     })]
     if actual and start and kind not in model.ad_mirror_campaign_types:
