@@ -447,7 +447,26 @@ def touch(
     `url` is the landing/page URL: its `utm_*` parameters fill the utm arguments that are None or NULL-like,
     its click ids (plus any names in `click_ids`) feed R10, and its path is the landing path unless
     `landing_path` is given. The landing path takes part in the rules only when `with_path` (web_visit / web_*).
+    Memoised on its inputs (the same page URLs and referrers recur across millions of records).
     """
+    key = (url, referrer, source, medium, campaign, content, term, landing_path, bool(with_path),
+           tuple(click_ids) if click_ids else (), _as_tuple(getattr(model, "own_domains", ())),
+           _as_tuple(getattr(model, "bookmarkable_paths", ())), bool(getattr(model, "platform_shorteners_are_dark", False)))
+    try:
+        found = _touch_cached(key)
+    except TypeError:  # an unhashable argument: classify without the cache
+        found = _touch(*key)
+    return found._replace(utm=dict(found.utm))  # callers get their own utm dict
+
+
+@lru_cache(maxsize=65536)
+def _touch_cached(key: tuple) -> Touch:
+    return _touch(*key)
+
+
+def _touch(url: Any, referrer: Any, source: Any, medium: Any, campaign: Any, content: Any, term: Any,
+           landing_path: Any, with_path: bool, click_ids: tuple, own_domains: tuple, bookmarkable_paths: tuple,
+           dark: bool) -> Touch:
     url = _text(url)
     params: dict[str, str] = {}
     if url:
@@ -471,10 +490,8 @@ def touch(
         "utm_content": nv(raw[3]),
         "utm_term": nv(raw[4]),
     }
-    own = _own_set(_as_tuple(getattr(model, "own_domains", ())))
-    paths = _as_tuple(getattr(model, "bookmarkable_paths", ()))
-    book = _bookmarkable_set(paths) if paths else BOOKMARKABLE
-    dark = bool(getattr(model, "platform_shorteners_are_dark", False))
+    own = _own_set(own_domains)
+    book = _bookmarkable_set(bookmarkable_paths) if bookmarkable_paths else BOOKMARKABLE
     r_raw = host_of(referrer)
     if _is_own(r_raw, own):
         r_raw = None
