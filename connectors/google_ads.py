@@ -42,7 +42,7 @@ from typing import Any, Iterator
 
 from connectors.core import Page, Replace, Run, Stream, day_windows, mark_window, report_range
 from connectors.errors import ApiError, AuthError, QuotaError, TemporaryError
-from connectors.http import REFRESH_TOKEN, Http, oauth_error
+from connectors.http import REFRESH_TOKEN, Http, oauth_error, pacing
 
 TYPE = "google_ads"
 BASE_URL = "https://googleads.googleapis.com/v18"
@@ -214,8 +214,8 @@ def connect(source: dict) -> Client:
     headers = {"developer-token": developer_token}
     if source.get("login_customer_id"):
         headers["login-customer-id"] = customer_id(source["login_customer_id"])
-    http = Http(source.get("base_url") or BASE_URL, headers=headers, auth=auth, max_requests=5, per_seconds=1.0,
-                secrets=[developer_token], classify=make_classify(float(_setting(source, "max_retry_delay", 300))))
+    http = Http(source.get("base_url") or BASE_URL, headers=headers, auth=auth,
+                **pacing(source.get("requests_per_second"), 5.0), secrets=[developer_token], classify=make_classify(float(_setting(source, "max_retry_delay", 300))))
     return Client(http=http, auth=auth, customer_ids=[customer_id(c) for c in ids])
 
 

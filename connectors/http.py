@@ -194,11 +194,16 @@ class Bearer:
         return [self.token]
 
 
-def pacing(requests_per_second: float | None, default: float) -> dict:
-    """Http pacing arguments for a requests-per-second setting (below 1: one request per 1/rps seconds)."""
-    rps = float(requests_per_second or default)
-    if rps >= 1:
+def pacing(requests_per_second: float | None, default: float | None) -> dict:
+    """Http pacing arguments for a source's `requests_per_second` (else `default`; None = no pacing).
+    Whole rates pace per second; fractional ones per 10 s (9.5/s = 95 per 10 s); below 1: one per 1/rps s."""
+    rps = float(requests_per_second or default or 0)
+    if rps <= 0:
+        return {}
+    if rps >= 1 and rps == int(rps):
         return {"max_requests": int(rps), "per_seconds": 1.0}
+    if rps >= 1:
+        return {"max_requests": round(rps * 10), "per_seconds": 10.0}
     return {"max_requests": 1, "per_seconds": 1.0 / rps}
 
 

@@ -61,7 +61,7 @@ from typing import Any
 
 from connectors.core import Page, Run, Stream, dig, paginate
 from connectors.errors import ApiError, AuthError, TemporaryError
-from connectors.http import Http, Pacer, parse_retry_after, redact, with_retries
+from connectors.http import Http, Pacer, pacing, parse_retry_after, redact, with_retries
 
 TYPE = "hubspot"
 DEFAULT_BASE_URL = "https://api.hubapi.com"
@@ -166,8 +166,10 @@ class HubSpotClient:
         self.search_api = {kind: d.search_api for kind, d in discovery.items()}
         self.basic_api = {kind: d.basic_api for kind, d in discovery.items()}
         self.associations_api = crm.associations.v4.batch_api
-        self.http = Http(self.base_url, headers={"Authorization": f"Bearer {self.token}"},
-                         max_requests=REQUESTS_PER_10S, per_seconds=10.0, secrets=[self.token])
+        pace = pacing(source.get("requests_per_second"), None) or {"max_requests": REQUESTS_PER_10S,
+                                                                   "per_seconds": 10.0}
+        self.http = Http(self.base_url, headers={"Authorization": f"Bearer {self.token}"}, secrets=[self.token],
+                         **pace)
         self.search_pacer = Pacer(SEARCHES_PER_SECOND, 1.0)
         self.sdk_requests = 0
         # page sizes and the search cap: HubSpot's documented values; tests shrink them to keep cassettes small

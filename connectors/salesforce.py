@@ -54,7 +54,7 @@ from typing import Any, Iterator
 import connectors.http as http
 from connectors.core import Page, Run, Stream
 from connectors.errors import ApiError, AuthError, QuotaError, TemporaryError
-from connectors.http import Http
+from connectors.http import Http, pacing
 
 TYPE = "salesforce"
 DEFAULT_API_VERSION = "60.0"
@@ -235,11 +235,9 @@ class SalesforceClient:
         self.self_report_field = source.get("self_report_field")
         self.usage: tuple[int, int] | None = None
         self._describes: dict[str, dict | None] = {}
-        rps = float(source.get("requests_per_second") or 0)  # optional pacing; Salesforce limits per day
-        pace = {"max_requests": int(rps), "per_seconds": 1.0} if rps >= 1 else \
-            {"max_requests": 1, "per_seconds": 1 / rps} if rps > 0 else {}
+        # Salesforce limits API calls per day (the budget above), not per second: pace only when asked to
         self.http = Http(self.instance or "", auth=self.auth, classify=_classify, on_response=self._on_response,
-                         headers={"Accept": "application/json"}, **pace)
+                         headers={"Accept": "application/json"}, **pacing(source.get("requests_per_second"), None))
 
     @property
     def requests(self) -> int:
