@@ -41,9 +41,9 @@ def test_retry_after_seconds_and_http_date():
 
 def test_redact_removes_tokens_keys_and_known_secrets():
     text = ("GET https://graph.facebook.com/v21.0/act_1/insights?access_token=EAAB123secret&after=x "
-            "Authorization: Bearer pat-na1-abcdef123456 client_secret=shh api_key: k-123456 my-own-secret-value")
+            "Authorization: Bearer fake-bearer-abcdef123456 client_secret=shh api_key: k-123456 my-own-secret-value")
     out = redact(text, ["my-own-secret-value"])
-    for secret in ("EAAB123secret", "pat-na1-abcdef123456", "shh", "k-123456", "my-own-secret-value"):
+    for secret in ("EAAB123secret", "fake-bearer-abcdef123456", "shh", "k-123456", "my-own-secret-value"):
         assert secret not in out
     assert "after=x" in out and "graph.facebook.com" in out
 

@@ -38,7 +38,7 @@ def md5(text: str) -> str:
 
 class Mailchimp(Api):
     name = "mailchimp"
-    api_key = "0123456789abcdef0123456789abcdef-us6"
+    api_key = "0123456789abcdef0123456789abcdef-us6"  # a fake key in Mailchimp's shape
 
     def __init__(self, sandbox):
         super().__init__(sandbox)
