@@ -68,3 +68,19 @@ def group_rows(rows: Iterable[Row | Delete]) -> tuple[dict[str, list[dict]], dic
 
 
 EVENT_INSERT_COLUMNS = EVENT_COLUMNS + ("source_name", "ingested_at")
+
+# A batch's bookkeeping, in its transaction: the cursor moves only when the batch carries one; counts accumulate.
+# `{p}` is the backend's placeholder (`?` for sqlite3, `%s` for psycopg).
+STATE_UPSERT = (
+    "INSERT INTO sync_state (source_name, stream, cursor_field, cursor, last_run_at, rows_written, rows_quarantined) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (source_name, stream) DO UPDATE SET "
+    "cursor_field = COALESCE(excluded.cursor_field, sync_state.cursor_field), "
+    "cursor = COALESCE(excluded.cursor, sync_state.cursor), last_run_at = excluded.last_run_at, "
+    "rows_written = COALESCE(sync_state.rows_written, 0) + excluded.rows_written, "
+    "rows_quarantined = COALESCE(sync_state.rows_quarantined, 0) + excluded.rows_quarantined"
+)
+
+
+def state_params(batch: Batch, now: str, written: int) -> tuple:
+    cursor = dumps(batch.state) if (batch.state is not None and batch.save_state) else None
+    return (batch.source_name, batch.stream, batch.cursor_field, cursor, now, written, len(batch.quarantine))

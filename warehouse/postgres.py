@@ -39,7 +39,7 @@ from psycopg.pq import TransactionStatus
 
 from normalize.events import EVENT_COLUMNS
 from warehouse import schema
-from warehouse.base import Batch, LockedError, WarehouseError, dumps, group_rows
+from warehouse.base import STATE_UPSERT, Batch, LockedError, WarehouseError, dumps, group_rows, state_params
 
 # Advisory lock keys: sources use the one-bigint key space (hashtext('funnelsync:' || name), as documented);
 # warehouse-internal locks use the two-int4 space with this first key, so no source name can collide with them.
@@ -523,16 +523,7 @@ class PostgresWarehouse:
                     f"AS d({', '.join(t.pk)}) WHERE {cond}", arrays)
 
     def _touch_state(self, cur: psycopg.Cursor, batch: Batch, now: str, written: int) -> None:
-        cursor = dumps(batch.state) if (batch.state is not None and batch.save_state) else None
-        cur.execute(
-            "INSERT INTO sync_state (source_name, stream, cursor_field, cursor, last_run_at, rows_written, "
-            "rows_quarantined) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (source_name, stream) DO UPDATE SET "
-            "cursor_field = COALESCE(excluded.cursor_field, sync_state.cursor_field), "
-            "cursor = COALESCE(excluded.cursor, sync_state.cursor), last_run_at = excluded.last_run_at, "
-            "rows_written = COALESCE(sync_state.rows_written, 0) + excluded.rows_written, "
-            "rows_quarantined = COALESCE(sync_state.rows_quarantined, 0) + excluded.rows_quarantined",
-            (batch.source_name, batch.stream, batch.cursor_field, cursor, now, written, len(batch.quarantine)),
-        )
+        cur.execute(STATE_UPSERT.format(p="%s"), state_params(batch, now, written))
 
     # ---- run bookkeeping -------------------------------------------------------------------------------------
 

@@ -16,7 +16,9 @@ from typing import Any, Iterator
 import sqlite_utils
 
 from warehouse import schema
-from warehouse.base import EVENT_INSERT_COLUMNS, Batch, LockedError, WarehouseError, dumps, group_rows
+from warehouse.base import (
+    EVENT_INSERT_COLUMNS, STATE_UPSERT, Batch, LockedError, WarehouseError, dumps, group_rows, state_params,
+)
 
 _CHUNK = 500  # keys per IN (...) lookup
 
@@ -206,16 +208,7 @@ class SqliteWarehouse:
         self.conn.executemany(sql, data)
 
     def _touch_state(self, batch: Batch, now: str, written: int) -> None:
-        cursor = dumps(batch.state) if (batch.state is not None and batch.save_state) else None
-        self.conn.execute(
-            "INSERT INTO sync_state (source_name, stream, cursor_field, cursor, last_run_at, rows_written, "
-            "rows_quarantined) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_name, stream) DO UPDATE SET "
-            "cursor_field = COALESCE(excluded.cursor_field, cursor_field), "
-            "cursor = COALESCE(excluded.cursor, cursor), last_run_at = excluded.last_run_at, "
-            "rows_written = COALESCE(rows_written, 0) + excluded.rows_written, "
-            "rows_quarantined = COALESCE(rows_quarantined, 0) + excluded.rows_quarantined",
-            (batch.source_name, batch.stream, batch.cursor_field, cursor, now, written, len(batch.quarantine)),
-        )
+        self.conn.execute(STATE_UPSERT.format(p="?"), state_params(batch, now, written))
 
     # ---- run bookkeeping -------------------------------------------------------------------------------------
 
