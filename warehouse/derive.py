@@ -58,6 +58,8 @@ DIALECTS: dict[str, dict[str, str]] = {
         "param": "?",
         "json_text": "json_extract({col}, '$.{key}')",
         "temp_table": "CREATE TEMP TABLE {name} ({cols})",
+        "order_c": "",  # ORDER BY in byte (= Python str) order
+        "ts_second": "{col}",  # a TS column at the precision of its text form (`ts()`)
         "scan": "+",  # `+col` keeps SQLite off an index: a full scan beats index lookups for most of a table
         "bulk_drop_index": "yes",  # refresh_kpis drops kpi_values' index while bulk-inserting (readers keep a snapshot)
     },
@@ -65,6 +67,8 @@ DIALECTS: dict[str, dict[str, str]] = {
         "param": "%s",
         "json_text": "({col}->>'{key}')",
         "temp_table": "CREATE TEMP TABLE {name} ({cols})",
+        "order_c": ' COLLATE "C"',
+        "ts_second": "date_trunc('second', {col})",
         "scan": "",
         "bulk_drop_index": "",  # DROP INDEX would lock dashboards' readers out until commit
     },
@@ -256,33 +260,32 @@ def derive(conn: Any, model: Model, as_of: str | None = None) -> list[str]:
     _utm_campaign_keys(conn, campaigns)
     _campaign_channels(conn)
 
-    refs = _person_refs(conn)
     opps = _load_opportunities(conn)
-    opp_people = _opportunity_people(conn, refs, opps)
-    linked = {pk for (_, pk) in opp_people}
+    opp_people = _opportunity_people(conn, _person_refs(conn), opps)
+    linked = sorted({pk for (_, pk) in opp_people})
 
-    first_touch: dict[str, tuple] = {}  # person -> (occurred_at, event_id, channel, campaign_key)
+    # per-person data of the (few) people linked to opportunities: touches and stage firsts
+    temp_table(conn, "_linked", "person_key TEXT PRIMARY KEY")
+    insert_rows(conn, "_linked", ("person_key",), ((pk,) for pk in linked))
     touches: dict[str, list[tuple]] = {}  # linked person -> [(occurred_at, event_id, channel, campaign_key)]
     for pk, occ, eid, ch, camp in query(
-        conn, f"SELECT person_key, occurred_at, event_id, channel, campaign_key FROM events "
-              f"WHERE event_type IN {in_list(TOUCHES)} AND person_key IS NOT NULL"):
-        t = (ts(occ), eid, ch, camp)
-        cur = first_touch.get(pk)
-        if cur is None or t[:2] < cur[:2]:
-            first_touch[pk] = t
-        if pk in linked:
-            touches.setdefault(pk, []).append(t)
+        conn, f"SELECT e.person_key, e.occurred_at, e.event_id, e.channel, e.campaign_key FROM _linked l "
+              f"JOIN events e ON e.person_key = l.person_key WHERE e.event_type IN {in_list(TOUCHES)}"):
+        touches.setdefault(pk, []).append((ts(occ), eid, ch, camp))
     for lst in touches.values():
         lst.sort()
-
-    stage_firsts: dict[str, dict[str, str]] = {}
+    stage_firsts: dict[str, dict[str, str]] = {}  # linked person -> {lifecycle type: first}
     for pk, et, first in query(
-        conn, f"SELECT person_key, event_type, MIN(occurred_at) FROM events WHERE event_type IN "
-              f"{in_list(LIFECYCLE_TYPES)} AND person_key IS NOT NULL GROUP BY person_key, event_type"):
+        conn, f"SELECT e.person_key, e.event_type, MIN(e.occurred_at) FROM _linked l JOIN events e "
+              f"ON e.person_key = l.person_key WHERE e.event_type IN {in_list(LIFECYCLE_TYPES)} "
+              f"GROUP BY e.person_key, e.event_type"):
         stage_firsts.setdefault(pk, {})[et] = ts(first)
+    execute(conn, "DROP TABLE IF EXISTS _linked")
 
-    accounts_by_ref = {(s, o, i): a for s, o, i, a in query(
-        conn, "SELECT source_system, source_object, source_id, account_key FROM account_sources")}
+    _account_refs(conn)  # temp table _aref: account_ref -> account_key (people's and opportunities' refs)
+    accounts_by_ref = {ref: a for ref, a in query(
+        conn, "SELECT account_ref, account_key FROM _aref WHERE account_ref IN "
+              "(SELECT account_ref FROM opportunities WHERE account_ref IS NOT NULL)")}
 
     # opportunity stage and won flags per person for lifecycle_stage
     person_opp_rank: dict[str, int] = {}
@@ -290,9 +293,8 @@ def derive(conn: Any, model: Model, as_of: str | None = None) -> list[str]:
         o = opps[ok]
         person_opp_rank[pk] = max(person_opp_rank.get(pk, 0), 5 if o["is_won"] else 4)
 
-    people = _build_people(conn, model, accounts_by_ref, first_touch, stage_firsts, person_opp_rank)
-    execute(conn, "DELETE FROM people")
-    insert_rows(conn, "people", PEOPLE_COLUMNS, (tuple(people[k][c] for c in PEOPLE_COLUMNS) for k in sorted(people)))
+    sr_channel = _write_people(conn, model, set(linked), person_opp_rank)
+    execute(conn, "DROP TABLE IF EXISTS _aref")
 
     execute(conn, "DELETE FROM opportunity_people")
     insert_rows(conn, "opportunity_people", ("opportunity_key", "person_key", "role", "is_primary", "source"),
@@ -308,7 +310,7 @@ def derive(conn: Any, model: Model, as_of: str | None = None) -> list[str]:
     for ok, o in opps.items():
         ref = o["account_ref"]
         if ref:
-            o["account_key_new"] = accounts_by_ref.get(_split_ref(ref))
+            o["account_key_new"] = accounts_by_ref.get(ref)
         else:
             o["account_key_new"] = o["account_key"]
         o["sqo_at_new"] = sqo_first.get(ok) or (o["created_at"] if not model.sqo_stages else None)
@@ -327,7 +329,6 @@ def derive(conn: Any, model: Model, as_of: str | None = None) -> list[str]:
 
     # attribution (needs the resolved people, touches, lead dates and SR answers)
     lead_at = {pk: f["lead_created"] for pk, f in stage_firsts.items() if "lead_created" in f}
-    sr_channel = {pk: p["self_reported_channel"] for pk, p in people.items() if p["self_reported_channel"]}
     fx = Fx(conn, model.reporting_currency)
     credits = attribution.compute(model, opps, people_of, touches, lead_at, sr_channel, fx)
     warnings += fx.warnings("opportunity amounts (attribution credited_amount left NULL)")
@@ -349,8 +350,8 @@ def derive(conn: Any, model: Model, as_of: str | None = None) -> list[str]:
     executemany(conn, "UPDATE opportunities SET account_key = ?, sqo_at = ?, first_touch_at = ?, amount_monthly = ?, "
                       "sourced_channel = ? WHERE opportunity_key = ?", sorted(upd, key=lambda r: r[-1]))
 
-    _event_attribution_columns(conn, people, first_touch, opps)
-    _write_accounts(conn, model, people, opps, as_of)
+    _event_attribution_columns(conn, opps)
+    _write_accounts(conn, model, opps, as_of)
     if owned:
         conn.commit()
     return warnings
@@ -410,8 +411,30 @@ def _campaign_channels(conn: Any) -> None:
 
 
 def _person_refs(conn: Any) -> dict[tuple[str, str, str], str]:
-    return {(s, o, i): pk for s, o, i, pk in query(
-        conn, "SELECT source_system, source_object, source_id, person_key FROM person_sources")}
+    """person_ref -> person_key for the refs `opportunity_links` name (a few, not every person)."""
+    wanted = sorted({_split_ref(r) for (r,) in query(
+        conn, "SELECT DISTINCT person_ref FROM opportunity_links WHERE person_ref IS NOT NULL")})
+    out: dict[tuple[str, str, str], str] = {}
+    cur = conn.cursor()
+    text = sql(conn, "SELECT person_key FROM person_sources WHERE source_system = ? AND source_object = ? "
+                     "AND source_id = ?")
+    for ref in wanted:
+        cur.execute(text, ref)
+        row = cur.fetchone()
+        if row is not None:
+            out[ref] = row[0]
+    return out
+
+
+def _account_refs(conn: Any) -> None:
+    """Temp table `_aref` (account_ref, account_key): every account_ref of person_sources / opportunities resolved
+    through account_sources (NULL when no row), so people stream through a join instead of an in-memory map."""
+    temp_table(conn, "_aref", "account_ref TEXT PRIMARY KEY, s TEXT, o TEXT, i TEXT, account_key TEXT")
+    refs = query(conn, "SELECT account_ref FROM person_sources WHERE account_ref IS NOT NULL UNION "
+                       "SELECT account_ref FROM opportunities WHERE account_ref IS NOT NULL")
+    insert_rows(conn, "_aref", ("account_ref", "s", "o", "i"), ((r,) + _split_ref(r) for (r,) in refs))
+    execute(conn, "UPDATE _aref SET account_key = a.account_key FROM account_sources a WHERE a.source_system = _aref.s "
+                  "AND a.source_object = _aref.o AND a.source_id = _aref.i")
 
 
 def _load_opportunities(conn: Any) -> dict[str, dict]:
@@ -457,34 +480,87 @@ PEOPLE_COLUMNS = ("person_key", "email", "email_domain", "account_key", "first_s
                   "self_reported_channel", "reconciled_channel")
 
 
-def _build_people(conn, model, accounts_by_ref, first_touch, stage_firsts, person_opp_rank) -> dict[str, dict]:
+def _write_people(conn, model, linked: set, person_opp_rank: dict, chunk: int = 5000) -> dict[str, str]:
+    """Step 4, streamed: person_sources ordered by person_key merged with the first touch and the lifecycle types
+    per person (both ordered by person_key too); each person's row is built, written in chunks of `chunk` rows
+    (with its `_pmap` row for step 6), and dropped. Returns self_reported_channel of the `linked` people."""
     from normalize.classify import self_reported_channel
 
+    c = DIALECTS[dialect(conn)]["order_c"]
+    occ = DIALECTS[dialect(conn)]["ts_second"].format(col="occurred_at")
     cols = ("person_key", "source_system", "source_object", "source_id", "email", "account_key", "account_ref",
             "first_seen_at", "lifecycle_stage", "original_source_raw", "self_reported_raw", "self_reported_at",
             "fallback_channel", "ext_ids")
-    by_person: dict[str, list[tuple]] = {}
-    for r in query(conn, f"SELECT {', '.join(cols)} FROM person_sources WHERE person_key IS NOT NULL"):
-        by_person.setdefault(r[0], []).append(r)
-    people = {}
-    for pk, rows in by_person.items():
-        people[pk] = _merge_person(pk, rows, accounts_by_ref, first_touch.get(pk), stage_firsts.get(pk, {}),
-                                   person_opp_rank.get(pk, 0), self_reported_channel)
-    return people
+    sources = query(conn, f"SELECT {', '.join('p.' + x for x in cols)}, r.account_key FROM person_sources p "
+                          f"LEFT JOIN _aref r ON r.account_ref = p.account_ref WHERE p.person_key IS NOT NULL "
+                          f"ORDER BY p.person_key{c}")
+    firsts = query(conn, f"SELECT person_key, occurred_at, event_id, channel, campaign_key FROM (SELECT person_key, "
+                         f"occurred_at, event_id, channel, campaign_key, ROW_NUMBER() OVER (PARTITION BY person_key "
+                         f"ORDER BY {occ}, event_id{c}) AS rn FROM events WHERE event_type IN {in_list(TOUCHES)} "
+                         f"AND person_key IS NOT NULL) t WHERE rn = 1 ORDER BY person_key{c}")
+    stages = query(conn, f"SELECT person_key, event_type FROM events WHERE event_type IN {in_list(LIFECYCLE_TYPES)} "
+                         f"AND person_key IS NOT NULL GROUP BY person_key, event_type ORDER BY person_key{c}")
+    execute(conn, "DELETE FROM people")
+    temp_table(conn, "_pmap", "person_key TEXT PRIMARY KEY, channel TEXT, campaign_key TEXT, account_key TEXT")
+    ft_next = next(firsts, None)
+    st_next = next(stages, None)
+    people_rows: list[tuple] = []
+    pmap_rows: list[tuple] = []
+    sr_channel: dict[str, str] = {}
+
+    def flush() -> None:
+        insert_rows(conn, "people", PEOPLE_COLUMNS, people_rows)
+        insert_rows(conn, "_pmap", ("person_key", "channel", "campaign_key", "account_key"), pmap_rows)
+        people_rows.clear()
+        pmap_rows.clear()
+
+    def person(pk: str, rows: list[tuple]) -> None:
+        nonlocal ft_next, st_next
+        while ft_next is not None and ft_next[0] < pk:
+            ft_next = next(firsts, None)
+        touch = None
+        if ft_next is not None and ft_next[0] == pk:
+            touch = (ts(ft_next[1]), ft_next[2], ft_next[3], ft_next[4])
+        types = []
+        while st_next is not None and st_next[0] <= pk:
+            if st_next[0] == pk:
+                types.append(st_next[1])
+            st_next = next(stages, None)
+        p = _merge_person(pk, rows, touch, types, person_opp_rank.get(pk, 0), self_reported_channel)
+        people_rows.append(tuple(p[x] for x in PEOPLE_COLUMNS))
+        pmap_rows.append((pk, p["original_channel"], p["_original_campaign"], p["account_key"]))
+        if pk in linked and p["self_reported_channel"]:
+            sr_channel[pk] = p["self_reported_channel"]
+        if len(people_rows) >= chunk:
+            flush()
+
+    cur_pk, rows = None, []
+    for r in sources:
+        if r[0] != cur_pk:
+            if rows:
+                person(cur_pk, rows)
+            cur_pk, rows = r[0], []
+        rows.append(r)
+    if rows:
+        person(cur_pk, rows)
+    flush()
+    firsts.close()  # rows of people without person_sources are not needed; release the statements
+    stages.close()
+    return sr_channel
 
 
-def _merge_person(pk, rows, accounts_by_ref, touch, firsts, opp_rank, sr_classify) -> dict:
+def _merge_person(pk, rows, touch, firsts, opp_rank, sr_classify) -> dict:
     """Merge one person's `person_sources` rows.
 
     Source order = (first_seen_at, source_system, source_object, source_id), NULL first_seen last. `email`,
     `original_source_raw`, `fallback_channel`: first non-empty in that order. `account_key`: the first resolvable
     `account_ref`, else the first explicit `account_key`, else the (non-freemail) email domain's account.
     `self_reported_raw`: earliest non-empty answer by `self_reported_at` [D-12]. `lifecycle_stage`: the highest of
-    the sources' stages, the person's lifecycle events and opportunity membership (won ⇒ customer), spec §2 order.
+    the sources' stages, the person's lifecycle event types `firsts` and opportunity membership (won ⇒ customer), spec §2 order.
     """
     rows = sorted(rows, key=lambda r: (ts(r[7]) or "~", r[1] or "", r[2] or "", r[3] or ""))
     email = next((r[4].strip().lower() for r in rows if r[4] and r[4].strip()), None)
-    account = next((a for r in rows if r[6] for a in (accounts_by_ref.get(_split_ref(r[6])),) if a), None)
+    account = next((r[14] for r in rows if r[6] and r[14]), None)  # r[14]: account_ref resolved
     account = account or next((r[5] for r in rows if r[5]), None) or _account_key(email=email)
     seen = [ts(r[7]) for r in rows if r[7]]
     ids: dict[str, set] = {}
@@ -525,12 +601,10 @@ def _merge_person(pk, rows, accounts_by_ref, touch, firsts, opp_rank, sr_classif
     }
 
 
-def _event_attribution_columns(conn: Any, people: dict, first_touch: dict, opps: dict) -> None:
-    """Step 6: channel / campaign / account of lifecycle and opportunity events; account of person events."""
-    temp_table(conn, "_pmap", "person_key TEXT PRIMARY KEY, channel TEXT, campaign_key TEXT, account_key TEXT")
-    insert_rows(conn, "_pmap", ("person_key", "channel", "campaign_key", "account_key"),
-                ((k, p["original_channel"], p["_original_campaign"], p["account_key"])
-                 for k, p in sorted(people.items())))
+def _event_attribution_columns(conn: Any, opps: dict) -> None:
+    """Step 6: channel / campaign / account of lifecycle and opportunity events; account of person events.
+
+    `_pmap` (person_key, original channel, its campaign, account_key) was filled by `_write_people`."""
     life = in_list(LIFECYCLE_TYPES)
     execute(conn, f"UPDATE events SET channel = m.channel, campaign_key = m.campaign_key, account_key = m.account_key "
                   f"FROM _pmap m WHERE m.person_key = events.person_key AND events.event_type IN {life} AND "
@@ -561,7 +635,7 @@ def _event_attribution_columns(conn: Any, people: dict, first_touch: dict, opps:
 ACCOUNT_COLUMNS = ("account_key", "name", "domain", "source_ids", "first_won_at", "is_customer")
 
 
-def _write_accounts(conn: Any, model: Model, people: dict, opps: dict, as_of: str | None) -> None:
+def _write_accounts(conn: Any, model: Model, opps: dict, as_of: str | None) -> None:
     """Step 7: accounts from account_sources + the accounts people and opportunities name."""
     acc: dict[str, dict] = {}
     for system, obj, sid, key, name, domain in sorted(
@@ -574,14 +648,14 @@ def _write_accounts(conn: Any, model: Model, people: dict, opps: dict, as_of: st
         a["name"] = a["name"] or name
         a["domain"] = a["domain"] or domain
         a["ids"].setdefault(system, set()).add(str(sid))
-    for pk in sorted(people):
-        p = people[pk]
-        key = p["account_key"]
+    c = DIALECTS[dialect(conn)]["order_c"]
+    for email, email_dom, key in query(conn, f"SELECT email, email_domain, account_key FROM people "
+                                             f"WHERE account_key IS NOT NULL ORDER BY person_key{c}"):
         if key and key not in acc:
-            d = p["email_domain"] if key == _account_key(email=p["email"]) else None
+            d = email_dom if key == _account_key(email=email) else None
             acc[key] = {"name": None, "domain": d, "ids": {}}
-        elif key and acc[key]["domain"] is None and key == _account_key(email=p["email"]):
-            acc[key]["domain"] = p["email_domain"]
+        elif key and acc[key]["domain"] is None and key == _account_key(email=email):
+            acc[key]["domain"] = email_dom
     won: dict[str, str] = {}
     limit = (as_of or "")[:10]
     for o in opps.values():
