@@ -2,7 +2,7 @@
 
     python bench/write_path.py [N]          (default 1,000,000 records)
 
-funnelsync: SqliteWarehouse.write_batch over batches of 50,000 records (raw payload + one event + one identity row
+funnelsync: SqliteWarehouse.write_batch over batches as the run loop makes them (raw payload + one event + one identity row
 per record, with origin bookkeeping, quarantine check and the cursor in each batch's transaction).
 baseline:   one bare `executemany` INSERT per table of exactly the same rows, one transaction, same tables/indexes.
 Prints records/s for both and the ratio (goal <= 2x).
@@ -23,7 +23,9 @@ from warehouse import schema  # noqa: E402
 from warehouse.base import Batch  # noqa: E402
 from warehouse.sqlite import SqliteWarehouse  # noqa: E402
 
-BATCH = 50_000
+from funnelsync.sync import BATCH_ROWS  # noqa: E402
+
+BATCH = BATCH_ROWS // 3  # records per batch: the run loop commits every BATCH_ROWS rows (here 3 rows a record)
 
 
 def make_batches(n: int):
