@@ -22,7 +22,7 @@ from connectors.http import redact
 from normalize import Context, Malformed, Model, normalizer
 from warehouse.base import Batch, ReplaceScope, WarehouseError
 
-BATCH_ROWS = 20_000  # rows held before a commit: bounds memory (sdk-notes: 10k-100k rows per commit)
+BATCH_ROWS = 50_000  # rows held before a commit (sdk-notes: 10k-100k; smaller batches cost load speed)
 BATCH_SECONDS = 5.0
 
 # exit codes: the one a person must act on wins

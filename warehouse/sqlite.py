@@ -36,7 +36,7 @@ class SqliteWarehouse:
             raise WarehouseError(f"warehouse directory {self.path.parent} does not exist")
         self.db = sqlite_utils.Database(str(self.path))
         self.conn = self.db.conn
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-32768", "temp_store=MEMORY",
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-65536", "temp_store=MEMORY",
                        "busy_timeout=10000"):
             self.conn.execute(f"PRAGMA {pragma}")
         self.migrate()
