@@ -70,7 +70,7 @@ class Stream:
     cursor_field: str | None = None  # stored next to the cursor so a rename is detectable
 
 
-# ---- paginators: (response_json, request_kwargs) -> next request kwargs, or None when done ----------------
+# ---- paging: a next-page function maps (response_json, request_kwargs) to the next request kwargs, or None ----
 
 
 def dig(data: Any, dotted: str | None, default: Any = None) -> Any:
@@ -97,36 +97,6 @@ def body_cursor(path: str, into: str) -> Callable[[dict, dict], dict | None]:
             return None
         nxt = {**request, where: {**(request.get(where) or {}), name: token}}
         return nxt
-
-    return next_page
-
-
-def next_link(path: str) -> Callable[[dict, dict], dict | None]:
-    """A full URL for the next page at `path` (Meta `paging.next`, Salesforce `nextRecordsUrl`)."""
-
-    def next_page(body: dict, request: dict) -> dict | None:
-        url = dig(body, path)
-        if not url:
-            return None
-        return {"url": url}
-
-    return next_page
-
-
-def offset_pages(param: str = "offset", size_param: str = "count", size: int = 1000,
-                 total_path: str | None = None, records_path: str | None = None) -> Callable[[dict, dict], dict | None]:
-    """Offset paging: stop on a short page or when `total_path` says everything was read."""
-
-    def next_page(body: dict, request: dict) -> dict | None:
-        params = dict(request.get("params") or {})
-        start = int(params.get(param, 0))
-        got = len(dig(body, records_path) or [])
-        total = dig(body, total_path) if total_path else None
-        if got < size or (total is not None and start + got >= int(total)):
-            return None
-        params[param] = start + got
-        params.setdefault(size_param, size)
-        return {**request, "params": params}
 
     return next_page
 

@@ -59,7 +59,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from connectors.core import Page, Run, Stream, dig, paginate
+from connectors.core import Page, Run, Stream, body_cursor, dig, paginate
 from connectors.errors import ApiError, AuthError, TemporaryError
 from connectors.http import Http, Pacer, pacing, parse_retry_after, redact, with_retries
 
@@ -519,17 +519,13 @@ def _next_offset(body: dict, request: dict) -> dict | None:
 # ---- form submissions ------------------------------------------------------------------------------------------
 
 
+NEXT_AFTER = body_cursor("paging.next.after", into="params.after")
+
+
 def list_forms(client: HubSpotClient) -> Iterator[dict]:
     request = {"method": "GET", "url": "/marketing/v3/forms/", "params": {"limit": client.forms_limit}}
-    for forms, _ in paginate(client.http, request, "results", _next_after):
+    for forms, _ in paginate(client.http, request, "results", NEXT_AFTER):
         yield from forms
-
-
-def _next_after(body: dict, request: dict) -> dict | None:
-    after = dig(body, "paging.next.after")
-    if not after:
-        return None
-    return {**request, "params": {**(request.get("params") or {}), "after": after}}
 
 
 def submission_id(form_id: str, submission: dict) -> str:
@@ -558,7 +554,7 @@ def fetch_form_submissions(client: HubSpotClient, run: Run) -> Iterator[Page]:
         newest = cursors.get(form_id)
         request = {"method": "GET", "url": f"/form-integrations/v1/submissions/forms/{form_id}",
                    "params": {"limit": client.submissions_limit}}
-        for submissions, body in paginate(client.http, request, "results", _next_after):
+        for submissions, body in paginate(client.http, request, "results", NEXT_AFTER):
             kept = []
             older = False
             for sub in submissions:

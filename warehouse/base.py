@@ -49,6 +49,16 @@ class Batch:
         return len(self.raw) + len(self.rows)
 
 
+def other_origins(upserts: dict[str, list[dict]], source_object: str) -> set[tuple]:
+    """Origins named by ORIGIN-table rows that are not their raw record's object (rare): those are replaced too."""
+    out = set()
+    for table in schema.ORIGIN_TABLES:
+        for values in upserts.get(table, ()):
+            if values.get("source_object") != source_object:
+                out.add((values.get("source_system"), values.get("source_object"), values.get("source_id")))
+    return out
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 

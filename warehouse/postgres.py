@@ -39,7 +39,9 @@ from psycopg.pq import TransactionStatus
 
 from normalize.events import EVENT_COLUMNS
 from warehouse import schema
-from warehouse.base import STATE_UPSERT, Batch, LockedError, WarehouseError, dumps, group_rows, state_params
+from warehouse.base import (
+    STATE_UPSERT, Batch, LockedError, WarehouseError, dumps, group_rows, other_origins, state_params,
+)
 
 # Advisory lock keys: sources use the one-bigint key space (hashtext('funnelsync:' || name), as documented);
 # warehouse-internal locks use the two-int4 space with this first key, so no source name can collide with them.
@@ -369,12 +371,7 @@ class PostgresWarehouse:
                         "AND source_id = ANY(%s)", (system, obj, list(raw)))
             seen = [r[0] for r in cur.fetchall()]
         origins = {(system, obj, sid) for sid in seen}
-        # rows may name another origin than their raw record (rare); replace those origins too
-        for table in schema.ORIGIN_TABLES:
-            for values in upserts.get(table, ()):
-                o = (values.get("source_system"), values.get("source_object"), values.get("source_id"))
-                if o[1] != obj:
-                    origins.add(o)
+        origins |= other_origins(upserts, obj)
         if origins:
             groups: dict[tuple, list[str]] = {}
             for ss, so, sid in origins:

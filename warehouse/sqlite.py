@@ -17,7 +17,8 @@ import sqlite_utils
 
 from warehouse import schema
 from warehouse.base import (
-    EVENT_INSERT_COLUMNS, STATE_UPSERT, Batch, LockedError, WarehouseError, dumps, group_rows, state_params,
+    EVENT_INSERT_COLUMNS, STATE_UPSERT, Batch, LockedError, WarehouseError, dumps, group_rows, other_origins,
+    state_params,
 )
 
 _CHUNK = 500  # keys per IN (...) lookup
@@ -120,12 +121,7 @@ class SqliteWarehouse:
                     f"SELECT source_id FROM raw_records WHERE source_system = ? AND source_object = ? "
                     f"AND source_id IN ({marks})", (system, obj, *chunk))]
             origins = {(system, obj, sid) for sid in seen}
-            # rows may name another origin than their raw record (rare); replace those origins too
-            for table in schema.ORIGIN_TABLES:
-                for values in upserts.get(table, ()):
-                    o = (values.get("source_system"), values.get("source_object"), values.get("source_id"))
-                    if o[1] != obj:
-                        origins.add(o)
+            origins |= other_origins(upserts, obj)
             if origins:
                 keys = sorted(origins, key=lambda o: tuple(str(x) for x in o))
                 for table in schema.ORIGIN_TABLES:
@@ -183,9 +179,8 @@ class SqliteWarehouse:
 
     def _upsert(self, table: str, rows: list[dict], source_name: str) -> None:
         t = schema.BY_NAME[table]
-        names = [n for n in t.column_names if n != "source_name" or "source_name" in t.column_names]
-        has_source = "source_name" in t.column_names
-        cols = [n for n in names if any(n in r for r in rows) or (n == "source_name" and has_source)]
+        has_source = "source_name" in t.column_names  # set by the writer, not the normalizer
+        cols = [n for n in t.column_names if n == "source_name" or any(n in r for r in rows)]
         for k in t.pk:
             if k not in cols:
                 cols.append(k)
