@@ -1,8 +1,9 @@
-"""The run loop: read pages -> normalize -> write batches (rows + cursor in one transaction) -> derive.
+"""The run loop: read pages -> normalize -> write (rows + cursor in one transaction) -> derive.
 
-Pages are grouped into batches of up to BATCH_ROWS rows or BATCH_SECONDS seconds; each batch commits the raw
-records, their normalized rows, quarantined records and the cursor of the last page together. A kill loses at
-most the uncommitted batch, which the next run fetches again; upserts make the replay a no-op.
+Each page is written as soon as it is normalized, into an open transaction that commits every BATCH_ROWS rows or
+BATCH_SECONDS seconds: raw records, their normalized rows, quarantined records and the cursor of the last page land
+together, and memory holds one page however large the account. A kill loses at most the uncommitted pages, which
+the next run fetches again; upserts make the replay a no-op.
 """
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from connectors.http import redact
 from normalize import Context, Malformed, Model, normalizer
 from warehouse.base import Batch, ReplaceScope, WarehouseError
 
-BATCH_ROWS = 50_000  # rows held before a commit (sdk-notes: 10k-100k; smaller batches cost load speed)
+_payload = json.JSONEncoder(separators=(",", ":"), default=str).encode  # one encoder, not one per record
+
+BATCH_ROWS = 50_000  # rows per transaction (sdk-notes: 10k-100k; smaller batches cost load speed)
 BATCH_SECONDS = 5.0
 
 # exit codes: the one a person must act on wins
@@ -133,40 +136,50 @@ def sync_stream(wh, source: dict, client: Any, stream: Stream, model: Model, opt
     wh.start_run(run_id, name, stream.name, options.mode)
     progress.stream_started(name, stream.name)
     requests_before = getattr(client, "requests", 0) or 0
-    pending: dict[str, tuple[str, list, tuple | None]] = {}
-    batch_state: dict | None = None
+    pending: dict[str, tuple[str, list, tuple | None]] = {}  # this page's records, the latest version of each
+    page_state: dict | None = None
     replaces: list[ReplaceScope] = []
-    last_flush = time.monotonic()
-    pending_rows = 0
+    open_rows = open_written = open_quarantined = 0  # written since the last commit
+    last_commit = time.monotonic()
 
-    def flush() -> None:
-        nonlocal pending, batch_state, replaces, last_flush, pending_rows
-        if not pending and batch_state is None and not replaces:
-            return
-        batch = Batch(source_name=name, source_system=kind, stream=stream.name, source_object=stream.object,
-                      cursor_field=stream.cursor_field, state=batch_state, save_state=not backfill, replace=replaces)
-        for sid, (payload, rows, bad) in pending.items():
-            batch.raw.append((sid, payload))
-            batch.rows.extend(rows)
-            if bad:
-                batch.quarantine.append(bad)
-        result.rows += wh.write_batch(batch)
-        result.quarantined += len(batch.quarantine)
-        if batch_state is not None:
-            result.cursor = batch_state
-        pending, batch_state, replaces, pending_rows = {}, None, [], 0
-        last_flush = time.monotonic()
+    def write(commit: bool = False) -> None:
+        """Write the page into the open transaction; `commit` ends it, so rows and cursor land together."""
+        nonlocal pending, page_state, replaces, open_rows, open_written, open_quarantined, last_commit
+        if pending or page_state is not None or replaces:
+            batch = Batch(source_name=name, source_system=kind, stream=stream.name, source_object=stream.object,
+                          cursor_field=stream.cursor_field, state=page_state, save_state=not backfill,
+                          replace=replaces)
+            for sid, (payload, rows, bad) in pending.items():
+                batch.raw.append((sid, payload))
+                batch.rows.extend(rows)
+                if bad:
+                    batch.quarantine.append(bad)
+            pending, page_state, replaces = {}, None, []
+            try:
+                open_written += wh.write_batch(batch, commit=False)
+            except BaseException:  # the open transaction was rolled back: nothing of it may commit later
+                open_rows = open_written = open_quarantined = 0
+                raise
+            open_rows += len(batch)
+            open_quarantined += len(batch.quarantine)
+            if batch.state is not None:
+                result.cursor = batch.state
+        if commit:
+            wh.commit()
+            result.rows += open_written
+            result.quarantined += open_quarantined
+            open_rows = open_written = open_quarantined = 0
+            last_commit = time.monotonic()
 
     try:
         for page in stream.fetch(client, run):
             if page.replace is not None:
-                flush()  # rows of earlier windows commit before a window is replaced
                 r = page.replace
                 replaces.append(ReplaceScope(r.source_object, r.start, r.end))
             for record in page.records:
                 result.records += 1
                 sid = dig(record, stream.key)
-                payload = json.dumps(record, separators=(",", ":"), default=str)
+                payload = _payload(record)
                 if sid in (None, ""):
                     sid = "missing-id:" + uuid.uuid5(uuid.NAMESPACE_OID, payload).hex
                     pending[sid] = (payload, [], (sid, f"record has no id at {stream.key!r}", payload))
@@ -181,31 +194,32 @@ def sync_stream(wh, source: dict, client: Any, stream: Stream, model: Model, opt
                         bad = (sid, str(exc), payload)
                     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
                         bad = (sid, f"{type(exc).__name__}: {exc}", payload)
-                pending.pop(sid, None)  # a record seen twice in one batch: its latest version wins
+                pending.pop(sid, None)  # a record seen twice in one page: its latest version wins
                 pending[sid] = (payload, rows if bad is None else [], bad)
-                pending_rows += 1 + len(rows)
             if page.state is not None:
-                batch_state = page.state
+                page_state = page.state
             result.requests += page.requests
-            progress.page(name, stream.name, len(page.records), result.rows + pending_rows, page.state)
-            if pending_rows >= BATCH_ROWS or time.monotonic() - last_flush >= BATCH_SECONDS:
-                flush()
-        flush()
+            write(commit=False)
+            progress.page(name, stream.name, len(page.records), result.rows + open_written, page.state)
+            if open_rows >= BATCH_ROWS or time.monotonic() - last_commit >= BATCH_SECONDS:
+                write(commit=True)
+        write(commit=True)
     except QuotaError as exc:
-        flush()
+        write(commit=True)
         result.status, result.exit_code = "stopped", exc.exit_code
         result.error = redact(exc, secrets)
     except ConnectorError as exc:
-        flush()
+        write(commit=True)
         result.status, result.exit_code = "failed", exc.exit_code
         result.error = redact(exc, secrets)
     except WarehouseError as exc:
+        wh.rollback()
         result.status, result.exit_code = "failed", exc.exit_code
         result.error = redact(exc, secrets)
     except Exception as exc:  # noqa: BLE001 - a bug in one stream must not stop the others
         flush_error = None
         try:
-            flush()
+            write(commit=True)
         except Exception as inner:  # noqa: BLE001
             flush_error = inner
         result.status, result.exit_code = "failed", 1

@@ -53,7 +53,8 @@ def wrap(cls, name):
 
 
 wrap(wsqlite.SqliteWarehouse, "_insert_events")   # inside the transaction
-wrap(wsqlite.SqliteWarehouse, "write_batch")      # before BEGIN / after COMMIT
+wrap(wsqlite.SqliteWarehouse, "write_batch")      # before / after a page joins the open transaction
+wrap(wsqlite.SqliteWarehouse, "commit")           # before / after COMMIT
 _real_fetch = fake_connector.fetch_items
 
 

@@ -72,7 +72,8 @@ def test_second_sync_changes_nothing(tmp_path, reference):
     assert items["requests"] == 1  # only the lookback page past the cursor is read again
 
 
-# 12 pages x (page read, write_batch before/after, insert_events before/after) + the daily stream
+# 12 pages x (page read, write_batch before/after, insert_events before/after, commit before/after) + the daily
+# stream
 KILL_POINTS = list(range(1, 64, 3))
 
 

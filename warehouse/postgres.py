@@ -28,7 +28,6 @@ import math
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from operator import itemgetter
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,7 +39,7 @@ from psycopg.pq import TransactionStatus
 from normalize.events import EVENT_COLUMNS
 from warehouse import schema
 from warehouse.base import (
-    STATE_UPSERT, Batch, LockedError, WarehouseError, dumps, group_rows, other_origins, state_params,
+    STATE_UPSERT, Batch, LockedError, WarehouseError, dumps, group_rows, other_origins, state_params, tuples,
 )
 
 # Advisory lock keys: sources use the one-bigint key space (hashtext('funnelsync:' || name), as documented);
@@ -185,16 +184,6 @@ def _describe(exc: Exception) -> str:
     return f"{msg} ({where.strip().splitlines()[0]})" if where else msg
 
 
-def _tuples(rows: list[dict], cols: list[str]) -> list[tuple]:
-    """Row dicts as tuples of `cols` (missing keys = NULL); itemgetter when every row has them all (4x faster)."""
-    get = itemgetter(*cols)
-    try:
-        out = [get(r) for r in rows]
-    except KeyError:
-        return [tuple(r.get(c) for c in cols) for r in rows]
-    return out if len(cols) > 1 else [(v,) for v in out]
-
-
 class PostgresWarehouse:
     dialect = "postgres"
 
@@ -202,6 +191,7 @@ class PostgresWarehouse:
         self.url = url
         self.conn = connect(url)
         self._lock_conn: psycopg.Connection | None = None
+        self._open = False  # a write_batch(commit=False) transaction is open
         self.migrate()
 
     def __repr__(self) -> str:
@@ -214,12 +204,7 @@ class PostgresWarehouse:
     def _tx(self) -> Iterator[psycopg.Cursor]:
         """One committed transaction. psycopg opens a transaction on any statement (reads included) and would
         turn `conn.transaction()` into a mere savepoint inside it, so leftovers are settled first."""
-        self._live()
-        status = self.conn.info.transaction_status
-        if status == INERROR:
-            self.conn.rollback()
-        elif status == INTRANS:
-            self.conn.commit()
+        self._settle()
         with self.conn.transaction(), self.conn.cursor() as cur:
             yield cur
 
@@ -334,31 +319,69 @@ class PostgresWarehouse:
 
     # ---- the write path --------------------------------------------------------------------------------------
 
-    def write_batch(self, batch: Batch, now: str | None = None) -> int:
-        """Commit one batch atomically; returns the number of normalized rows written (as SqliteWarehouse)."""
+    def write_batch(self, batch: Batch, now: str | None = None, *, commit: bool = True) -> int:
+        """Write one batch; returns the number of normalized rows written (as SqliteWarehouse). With
+        `commit=False` the batch joins the open transaction (one transaction holds many pages), which `commit()`
+        ends. Each batch runs in a savepoint, so a deadlock or a refused value retries that batch alone; a failure
+        it cannot retry rolls the whole open transaction back."""
         now = now or utc_now()
         upserts, deletes = group_rows(batch.rows)
+        if not self._open:
+            self._settle()
+            self._open = True
         clean = False
         attempt = 0
-        while True:
-            attempt += 1
-            try:
-                with self._tx() as cur:
-                    return self._write(cur, batch, now, upserts, deletes, clean)
-            except _RETRY_ERRORS:
-                if attempt > RETRIES:
-                    raise WarehouseUnavailable("the batch kept conflicting with concurrent writers "
-                                               "(deadlock / serialization failure); the next run retries it") from None
-            except _DATA_ERRORS as exc:
-                if clean:
+        try:
+            while True:
+                attempt += 1
+                try:
+                    with self.conn.cursor() as cur:
+                        cur.execute("SAVEPOINT funnelsync_batch")
+                        written = self._write(cur, batch, now, upserts, deletes, clean)
+                        cur.execute("RELEASE SAVEPOINT funnelsync_batch")
+                    break
+                except _RETRY_ERRORS:
+                    self.conn.execute("ROLLBACK TO SAVEPOINT funnelsync_batch")
+                    if attempt > RETRIES:
+                        raise WarehouseUnavailable("the batch kept conflicting with concurrent writers "
+                                                   "(deadlock / serialization failure); the next run retries it") \
+                            from None
+                except _DATA_ERRORS as exc:
+                    self.conn.execute("ROLLBACK TO SAVEPOINT funnelsync_batch")
+                    if clean:
+                        raise WarehouseError(f"PostgreSQL refused a row of stream {batch.stream!r}: "
+                                             f"{_describe(exc)}") from None
+                    clean = True
+                except pgerr.IntegrityError as exc:
                     raise WarehouseError(f"PostgreSQL refused a row of stream {batch.stream!r}: {_describe(exc)}") \
                         from None
-                clean = True
-            except pgerr.IntegrityError as exc:
-                raise WarehouseError(f"PostgreSQL refused a row of stream {batch.stream!r}: {_describe(exc)}") \
-                    from None
-            except psycopg.OperationalError as exc:
-                raise WarehouseUnavailable(f"lost the PostgreSQL warehouse: {_describe(exc)}") from None
+                except psycopg.OperationalError as exc:
+                    raise WarehouseUnavailable(f"lost the PostgreSQL warehouse: {_describe(exc)}") from None
+        except BaseException:
+            self.rollback()
+            raise
+        if commit:
+            self.commit()
+        return written
+
+    def _settle(self) -> None:
+        """Start from an idle connection: psycopg opens a transaction on any statement (reads included)."""
+        self._live()
+        status = self.conn.info.transaction_status
+        if status == INERROR:
+            self.conn.rollback()
+        elif status == INTRANS:
+            self.conn.commit()
+
+    def commit(self) -> None:
+        self._open = False
+        if not self.conn.broken and self.conn.info.transaction_status != IDLE:
+            self.conn.commit()
+
+    def rollback(self) -> None:
+        self._open = False
+        if not self.conn.broken and self.conn.info.transaction_status != IDLE:
+            self.conn.rollback()
 
     def _write(self, cur: psycopg.Cursor, batch: Batch, now: str, upserts: dict[str, list[dict]],
                deletes: dict[str, list[dict]], clean: bool) -> int:
@@ -433,6 +456,7 @@ class PostgresWarehouse:
     def _stage(self, cur: psycopg.Cursor, name: str, cols: list[tuple[str, str]], rows: Iterable[tuple]) -> str:
         """COPY rows into a temporary table dropped at commit; returns its name."""
         stg = f"_stg_{name}"
+        cur.execute(f"DROP TABLE IF EXISTS pg_temp.{stg}")  # an earlier batch of the open transaction made one
         cur.execute(f"CREATE TEMP TABLE {stg} ({', '.join(f'{c} {schema.PG_TYPES[k]}' for c, k in cols)}) "
                     "ON COMMIT DROP")
         with cur.copy(f"COPY {stg} ({', '.join(c for c, _ in cols)}) FROM STDIN") as copy:
@@ -464,7 +488,7 @@ class PostgresWarehouse:
             compare_skip = set()
         # one row per key (the last wins, as executemany would leave it); rows with a NULL key never conflict
         pk_idx = [cols.index(k) for k in t.pk]
-        data = _tuples(rows, cols)
+        data = tuples(rows, cols)
         if clean:
             ck = [kinds[c] for c in cols]
             data = [tuple(_clean(v, k) for v, k in zip(row, ck)) for row in data]

@@ -15,10 +15,11 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
+from normalize.events import EVENT_COLUMNS
 from warehouse import schema
 from warehouse.base import (
     EVENT_INSERT_COLUMNS, STATE_UPSERT, Batch, LockedError, WarehouseError, dumps, group_rows, other_origins,
-    state_params,
+    state_params, tuples,
 )
 
 _CHUNK = 500  # keys per IN (...) lookup
@@ -104,103 +105,116 @@ class SqliteWarehouse:
 
     # ---- the write path --------------------------------------------------------------------------------------
 
-    def write_batch(self, batch: Batch, now: str | None = None) -> int:
-        """Commit one batch atomically; returns the number of normalized rows written."""
+    def write_batch(self, batch: Batch, now: str | None = None, *, commit: bool = True) -> int:
+        """Write one batch; returns the number of normalized rows written. With `commit=False` the batch joins the
+        open transaction (one transaction holds many pages), which `commit()` ends; any failure rolls the whole
+        open transaction back."""
         now = now or utc_now()
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN")
+        try:
+            written = self._write(batch, now)
+        except BaseException:
+            self.rollback()
+            raise
+        if commit:
+            self.commit()
+        return written
+
+    def commit(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def _write(self, batch: Batch, now: str) -> int:
         upserts, deletes = group_rows(batch.rows)
         c = self.conn
         system, obj = batch.source_system, batch.source_object
-        with self.db.atomic():
-            # 1. which of these records were loaded before: only their earlier rows need replacing
-            ids = [sid for sid, _ in batch.raw]
-            seen: list[str] = []
-            for i in range(0, len(ids), _CHUNK):
-                chunk = ids[i:i + _CHUNK]
-                marks = ",".join("?" * len(chunk))
-                seen += [r[0] for r in c.execute(
-                    f"SELECT source_id FROM raw_records WHERE source_system = ? AND source_object = ? "
-                    f"AND source_id IN ({marks})", (system, obj, *chunk))]
-            origins = {(system, obj, sid) for sid in seen}
-            origins |= other_origins(upserts, obj)
-            if origins:
-                keys = sorted(origins, key=lambda o: tuple(str(x) for x in o))
-                for table in schema.ORIGIN_TABLES:
-                    c.executemany(f"DELETE FROM {table} WHERE source_system = ? AND source_object = ? "
-                                  f"AND source_id = ?", keys)
-            # 2. re-read windows: restated daily facts replace those days exactly
-            for scope in batch.replace:  # their raw rows go too, so a re-normalize cannot bring them back
-                where = "source_name = ? AND source_object = ? AND event_date BETWEEN ? AND ?"
-                args = (batch.source_name, scope.source_object, scope.start, scope.end)
-                c.execute(f"DELETE FROM raw_records WHERE source_system = ? AND source_object = ? AND source_id IN "
-                          f"(SELECT source_id FROM events WHERE {where})", (system, obj, *args))
-                c.execute(f"DELETE FROM events WHERE {where}", args)
-            # 3. raw records
+        # 1. which of these records were loaded before: only their earlier rows need replacing
+        ids = [sid for sid, _ in batch.raw]
+        seen: list[str] = []
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i:i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            seen += [r[0] for r in c.execute(
+                f"SELECT source_id FROM raw_records WHERE source_system = ? AND source_object = ? "
+                f"AND source_id IN ({marks})", (system, obj, *chunk))]
+        origins = {(system, obj, sid) for sid in seen}
+        origins |= other_origins(upserts, obj)
+        if origins:
+            keys = sorted(origins, key=lambda o: tuple(str(x) for x in o))
+            for table in schema.ORIGIN_TABLES:
+                c.executemany(f"DELETE FROM {table} WHERE source_system = ? AND source_object = ? "
+                              f"AND source_id = ?", keys)
+        # 2. re-read windows: restated daily facts replace those days exactly
+        for scope in batch.replace:  # their raw rows go too, so a re-normalize cannot bring them back
+            where = "source_name = ? AND source_object = ? AND event_date BETWEEN ? AND ?"
+            args = (batch.source_name, scope.source_object, scope.start, scope.end)
+            c.execute(f"DELETE FROM raw_records WHERE source_system = ? AND source_object = ? AND source_id IN "
+                      f"(SELECT source_id FROM events WHERE {where})", (system, obj, *args))
+            c.execute(f"DELETE FROM events WHERE {where}", args)
+        # 3. raw records
+        c.executemany(
+            "INSERT INTO raw_records (source_system, source_object, source_id, source_name, fetched_at, payload) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source_system, source_object, source_id) DO UPDATE SET "
+            "source_name = excluded.source_name, fetched_at = excluded.fetched_at, payload = excluded.payload",
+            [(system, obj, sid, batch.source_name, now, payload) for sid, payload in batch.raw],
+        )
+        # 4. normalized rows
+        written = 0
+        for table, rows in deletes.items():
+            t = schema.BY_NAME[table]
+            cond = " AND ".join(f"{k} = ?" for k in t.pk)
+            c.executemany(f"DELETE FROM {table} WHERE {cond}", [tuple(k.get(p) for p in t.pk) for k in rows])
+        for table, rows in upserts.items():
+            written += len(rows)
+            if table == "events":
+                self._insert_events(rows, batch.source_name, now)
+            else:
+                self._upsert(table, rows, batch.source_name)
+        # 5. quarantine and cursor
+        if batch.quarantine:
             c.executemany(
-                "INSERT INTO raw_records (source_system, source_object, source_id, source_name, fetched_at, payload) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source_system, source_object, source_id) DO UPDATE SET "
-                "source_name = excluded.source_name, fetched_at = excluded.fetched_at, payload = excluded.payload",
-                [(system, obj, sid, batch.source_name, now, payload) for sid, payload in batch.raw],
+                "INSERT OR REPLACE INTO quarantine (source_name, stream, source_id, reason, record, quarantined_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(batch.source_name, batch.stream, sid, reason, rec, now) for sid, reason, rec in batch.quarantine],
             )
-            # 4. normalized rows
-            written = 0
-            for table, rows in deletes.items():
-                t = schema.BY_NAME[table]
-                cond = " AND ".join(f"{k} = ?" for k in t.pk)
-                c.executemany(f"DELETE FROM {table} WHERE {cond}", [tuple(k.get(p) for p in t.pk) for k in rows])
-            for table, rows in upserts.items():
-                written += len(rows)
-                if table == "events":
-                    self._insert_events(rows, batch.source_name, now)
-                else:
-                    self._upsert(table, rows, batch.source_name)
-            # 5. quarantine and cursor
-            if batch.quarantine:
-                c.executemany(
-                    "INSERT OR REPLACE INTO quarantine (source_name, stream, source_id, reason, record, quarantined_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    [(batch.source_name, batch.stream, sid, reason, rec, now) for sid, reason, rec in batch.quarantine],
-                )
-            # a record that loads cleanly leaves quarantine
-            if seen and batch.raw:
-                good = [(batch.source_name, batch.stream, sid) for sid, _ in batch.raw
-                        if sid not in {q[0] for q in batch.quarantine}]
-                c.executemany("DELETE FROM quarantine WHERE source_name = ? AND stream = ? AND source_id = ?", good)
-            self._touch_state(batch, now, written)
+        # a record that loads cleanly leaves quarantine
+        if seen and batch.raw:
+            bad = {q[0] for q in batch.quarantine}
+            good = [(batch.source_name, batch.stream, sid) for sid, _ in batch.raw if sid not in bad]
+            c.executemany("DELETE FROM quarantine WHERE source_name = ? AND stream = ? AND source_id = ?", good)
+        self._touch_state(batch, now, written)
         return written
 
     def _insert_events(self, rows: list[dict], source_name: str, now: str) -> None:
         cols = EVENT_INSERT_COLUMNS
         marks = ",".join("?" * len(cols))
-        get_cols = cols[:-2]
-        self.conn.executemany(
-            f"INSERT OR REPLACE INTO events ({','.join(cols)}) VALUES ({marks})",
-            [tuple(r.get(k) for k in get_cols) + (source_name, now) for r in rows],
-        )
+        tail = (source_name, now)
+        self.conn.executemany(f"INSERT OR REPLACE INTO events ({','.join(cols)}) VALUES ({marks})",
+                              [row + tail for row in tuples(rows, EVENT_COLUMNS)])
 
     def _upsert(self, table: str, rows: list[dict], source_name: str) -> None:
         t = schema.BY_NAME[table]
-        has_source = "source_name" in t.column_names  # set by the writer, not the normalizer
-        cols = [n for n in t.column_names if n == "source_name" or any(n in r for r in rows)]
-        for k in t.pk:
-            if k not in cols:
-                cols.append(k)
+        kinds = dict(t.columns)
+        present = set().union(*rows)
+        # only the columns some row names (others keep their stored values); source_name is the writer's
+        cols = [n for n in t.column_names if n in present and n != "source_name"]
+        cols += [k for k in t.pk if k not in cols]
+        data = tuples(rows, cols)
+        for i in [i for i, n in enumerate(cols) if kinds[n] == "JSON"]:
+            data = [row if not isinstance(row[i], (dict, list)) else row[:i] + (dumps(row[i]),) + row[i + 1:]
+                    for row in data]
+        if "source_name" in kinds:
+            cols.append("source_name")
+            data = [row + (source_name,) for row in data]
         marks = ",".join("?" * len(cols))
         updates = ", ".join(f"{n} = excluded.{n}" for n in cols if n not in t.pk) or f"{t.pk[0]} = excluded.{t.pk[0]}"
-        sql = (f"INSERT INTO {table} ({','.join(cols)}) VALUES ({marks}) "
-               f"ON CONFLICT ({','.join(t.pk)}) DO UPDATE SET {updates}")
-        data = []
-        for r in rows:
-            values = []
-            for n in cols:
-                if n == "source_name" and has_source:
-                    values.append(source_name)
-                    continue
-                v = r.get(n)
-                if isinstance(v, (dict, list)):
-                    v = dumps(v)
-                values.append(v)
-            data.append(tuple(values))
-        self.conn.executemany(sql, data)
+        self.conn.executemany(f"INSERT INTO {table} ({','.join(cols)}) VALUES ({marks}) "
+                              f"ON CONFLICT ({','.join(t.pk)}) DO UPDATE SET {updates}", data)
 
     def _touch_state(self, batch: Batch, now: str, written: int) -> None:
         self.conn.execute(STATE_UPSERT.format(p="?"), state_params(batch, now, written))

@@ -4,7 +4,7 @@ kill -9 at any instant then resume == one uninterrupted sync; a second sync chan
 the SQLite backend's; syncs of different sources run in parallel while a second sync of the same source exits 75.
 
 Kill points: the harness's own checkpoints (after a page is read) plus ones this file adds around
-PostgresWarehouse.write_batch (before BEGIN / after COMMIT) and its per-table merge (inside the transaction).
+PostgresWarehouse.write_batch and commit (before BEGIN / after COMMIT) and its per-table merge (inside the transaction).
 """
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ def wrap(name):
         return out
     setattr(wpg.PostgresWarehouse, name, wrapped)
 
-wrap("write_batch")  # before BEGIN / after COMMIT
+wrap("write_batch")  # before / after a page joins the open transaction
+wrap("commit")       # before / after COMMIT
 wrap("_merge")       # inside the transaction, between tables
 
 barrier = os.environ.get("PG_BARRIER")
@@ -157,7 +158,7 @@ def test_second_sync_changes_nothing(url, tmp_path, reference):
 
 
 # (harness checkpoint, PostgreSQL checkpoint): harness = after the Nth page read; PostgreSQL = around
-# write_batch (before BEGIN / after COMMIT) and each table's merge inside the transaction (6 per items batch).
+# write_batch and commit (before BEGIN / after COMMIT) and each table's merge inside the transaction (6 per items batch).
 KILL_POINTS = [(1, 0), (7, 0), (12, 0), (0, 1), (0, 3), (0, 6), (0, 28), (0, 45), (0, 74)]
 
 
