@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, Iterable, NamedTuple
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping, NamedTuple
 from urllib.parse import unquote_plus
 
 __all__ = [
@@ -422,7 +423,7 @@ class Touch(NamedTuple):
 
     channel: str
     rule: str
-    utm: dict  # utm_source, utm_medium, utm_campaign, utm_content, utm_term (normalized, None when absent)
+    utm: Mapping[str, str | None]  # utm_source, utm_medium, utm_campaign, utm_content, utm_term (normalized, None when absent)
     referrer_domain: str | None  # normalized host, not aliased; None for own domains
     landing_path: str | None
     click_ids: frozenset[str]
@@ -456,10 +457,10 @@ def touch(
         found = _touch_cached(key)
     except TypeError:  # an unhashable argument: classify without the cache
         found = _touch(*key)
-    return found._replace(utm=dict(found.utm))  # callers get their own utm dict
+    return found
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def _touch_cached(key: tuple) -> Touch:
     return _touch(*key)
 
@@ -502,7 +503,7 @@ def _touch(url: Any, referrer: Any, source: Any, medium: Any, campaign: Any, con
     k = click_ids_of(url) | _click_set(click_ids)
     channel, rule = _rules(s, s_raw, m, utm["utm_campaign"], r, r_raw, path if with_path else None, k, own, book,
                            dark)
-    return Touch(channel, rule, utm, r_raw, path, k)
+    return Touch(channel, rule, MappingProxyType(utm), r_raw, path, k)  # read-only: the result is memoised
 
 
 # ---- §3.4 self-reported answers --------------------------------------------------------------------------------

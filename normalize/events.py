@@ -131,7 +131,10 @@ def parse_ts(value: Any) -> datetime:
     if isinstance(value, datetime):
         dt = value
     elif isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
-        dt = datetime.fromtimestamp(int(value) / 1000, UTC)
+        try:
+            dt = datetime.fromtimestamp(int(value) / 1000, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise Malformed(f"timestamp out of range {value!r}") from None
     elif isinstance(value, str):
         text = value.strip()
         if text.endswith("Z"):
@@ -148,8 +151,21 @@ def parse_ts(value: Any) -> datetime:
     return dt.astimezone(UTC)
 
 
+_MAX_EPOCH_MS = 253402300800000  # 10000-01-01
+
+
+@lru_cache(maxsize=4096)
+def _epoch_day(days: int) -> str:
+    return (date(1970, 1, 1) + timedelta(days=days)).isoformat()
+
+
 def to_utc(value: Any) -> str:
     """`YYYY-MM-DDTHH:MM:SSZ` (sub-seconds truncated)."""
+    if type(value) is int and 0 <= value < _MAX_EPOCH_MS:  # fast path: epoch milliseconds (HubSpot)
+        days, secs = divmod(value // 1000, 86400)
+        hours, secs = divmod(secs, 3600)
+        minutes, secs = divmod(secs, 60)
+        return f"{_epoch_day(days)}T{hours:02d}:{minutes:02d}:{secs:02d}Z"
     if type(value) is str:  # fast paths: already canonical; Salesforce's `...T10:00:00.000+0000`
         n = len(value)
         if (n == 20 and value[19] == "Z" or n == 28 and value.endswith(".000+0000")) and value[10] == "T":
