@@ -120,10 +120,11 @@ def funnelsync_load(path: Path, db: Path, stream_name: str, meta: dict) -> tuple
 def bare_load(src: Path, db: Path, chunk: int = 50_000) -> tuple[float, dict[str, int]]:
     """executemany of the rows funnelsync wrote (read back untimed, chunk by chunk), one transaction."""
     from warehouse import schema
+    from warehouse.sqlite import PRAGMAS
 
     source = sqlite3.connect(src)
     conn = sqlite3.connect(db, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-65536", "temp_store=MEMORY"):
+    for pragma in PRAGMAS:  # the warehouse's own
         conn.execute(f"PRAGMA {pragma}")
     for table in schema.TABLES:
         for stmt in schema.ddl(table, schema.SQLITE_TYPES):

@@ -23,6 +23,9 @@ from warehouse.base import (
 )
 
 _CHUNK = 500  # keys per IN (...) lookup
+# SQLite's page cache bounds the memory of a sync (one page of records is all Python holds): FUNNELSYNC_SQLITE_CACHE_MB
+CACHE_MB = int(os.environ.get("FUNNELSYNC_SQLITE_CACHE_MB") or 12)
+PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", f"cache_size=-{CACHE_MB * 1024}", "temp_store=FILE")
 
 
 def utc_now() -> str:
@@ -38,8 +41,7 @@ class SqliteWarehouse:
             raise WarehouseError(f"warehouse directory {self.path.parent} does not exist")
         self.db = sqlite_utils.Database(str(self.path))
         self.conn = self.db.conn
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-65536", "temp_store=MEMORY",
-                       "busy_timeout=10000"):
+        for pragma in (*PRAGMAS, "busy_timeout=10000"):
             self.conn.execute(f"PRAGMA {pragma}")
         self.migrate()
 
