@@ -11,6 +11,10 @@ default sizes), then `factor` x every size. Goal: peak RSS at 100x <= 1.3x the p
 To say where memory goes, the same sync is also run as "loop only": a child that calls funnelsync.sync.sync_source
 and nothing after it (no derive / KPI refresh): as shipped, with `--what-if-batch` rows per batch (default 5,000),
 and with that batch plus an 8 MB SQLite page cache.
+`--post-sync` measures the step `funnelsync sync` runs after the loop (funnelsync.sync.post_sync: derive, KPI
+refresh, goal pacing) on its own: a loop-only child fills the warehouse, then another child runs post_sync on it; its
+peak RSS is reported with that child's floor (imports and the open warehouse, before post_sync), as shipped and with
+`--what-if-cache` KiB of SQLite page cache and temp_store FILE (the default breakdown shows the same lines).
 The default source, Salesforce, has no client-side pacing, so 100x runs at network speed: at 1x every object goes
 through REST queryAll pages, at 100x through Bulk API 2.0 CSV results (the path meant for large pulls).
 """
@@ -92,8 +96,28 @@ print(json.dumps({"exit_code": fsync.worst(r.exit_code for r in results), "strea
 """
 
 
+POST_CHILD = """
+import json, os, resource, sys
+from datetime import datetime, timezone
+from funnelsync.cli import build_model, load_settings
+from funnelsync.sync import post_sync
+from warehouse import open_warehouse
+settings = load_settings(sys.argv[1])
+wh = open_warehouse(settings.warehouse_url, settings.path.parent)
+if os.environ.get("BENCH_CACHE_KB"):
+    wh.conn.execute(f"PRAGMA cache_size=-{int(os.environ['BENCH_CACHE_KB'])}")
+    wh.conn.execute("PRAGMA temp_store=FILE")
+floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+warnings = post_sync(wh, build_model(settings), datetime(2024, 4, 1, tzinfo=timezone.utc), settings.goals,
+                     settings.fx_rates)
+print(json.dumps({"floor_kb": floor, "warnings": warnings}))
+"""
+
+
 def measure(scale: float, source: str, streams: list[str], mode: str = "cli", batch: int | None = None,
             cache_kb: int | None = None) -> dict:
+    """One child's figures: mode "cli" (the whole command), "loop" (sync_source only) or "post" (post_sync only, on
+    the warehouse a loop-only child filled as shipped; `floor_kb` = that child's peak before post_sync)."""
     from tests.sandbox import Sandbox
 
     with Sandbox(scale=scale) as sb, tempfile.TemporaryDirectory(prefix="funnelsync-mem-") as tmp:
@@ -109,14 +133,41 @@ def measure(scale: float, source: str, streams: list[str], mode: str = "cli", ba
             args = [sys.executable, "-c", LOOP_CHILD, str(cfg), source, *streams]
             if batch:
                 env["BENCH_BATCH_ROWS"] = str(batch)
-            if cache_kb:
+            if cache_kb and mode == "loop":
                 env["BENCH_CACHE_KB"] = str(cache_kb)
         code, rss, seconds, out = run_child(args, env, d)
         doc = json.loads(out) if out.strip() else {}
-        records = sum(s.get("records", 0) for s in doc.get("streams", []))
-        requests = sum(s.get("requests", 0) for s in doc.get("streams", []))
-        return {"scale": scale, "exit": code, "rss_kb": rss, "seconds": seconds, "records": records,
-                "requests": requests, "db_mb": (d / "wh.db").stat().st_size / 1e6 if (d / "wh.db").exists() else 0}
+        result = {"scale": scale, "exit": code, "rss_kb": rss, "seconds": seconds,
+                  "records": sum(s.get("records", 0) for s in doc.get("streams", [])),
+                  "requests": sum(s.get("requests", 0) for s in doc.get("streams", []))}
+        if mode == "post" and code == 0:
+            if cache_kb:
+                env["BENCH_CACHE_KB"] = str(cache_kb)
+            code, rss, seconds, out = run_child([sys.executable, "-c", POST_CHILD, str(cfg)], env, d)
+            result.update(exit=code, rss_kb=rss, seconds=seconds,
+                          floor_kb=json.loads(out)["floor_kb"] if out.strip() else 0)
+        result["db_mb"] = (d / "wh.db").stat().st_size / 1e6 if (d / "wh.db").exists() else 0
+        return result
+
+
+def post_sync_figures(args: argparse.Namespace, out: dict) -> None:
+    """Peak RSS of post_sync alone at 1x and factor x (as shipped, then with a small SQLite cache and temp_store
+    FILE), each beside its child's floor."""
+    variants = [("post-sync only, as shipped", None)]
+    if args.what_if_cache:
+        variants.append((f"  + cache {args.what_if_cache:,} KiB, temp_store FILE", args.what_if_cache))
+    for label, cache in variants:
+        pair = [measure(scale, args.source, args.stream, mode="post", cache_kb=cache) for scale in (1.0, args.factor)]
+        if any(p["exit"] != 0 for p in pair):
+            raise SystemExit(f"{label}: a child failed (exit {[p['exit'] for p in pair]})")
+        r = pair[1]["rss_kb"] / pair[0]["rss_kb"]
+        mb = [(p["rss_kb"] / 1024, (p["rss_kb"] - p["floor_kb"]) / 1024) for p in pair]
+        print(f"  {label:36s} 1x {mb[0][0]:6.1f} MB (+{mb[0][1]:.1f} over the child's floor), {args.factor:g}x "
+              f"{mb[1][0]:6.1f} MB (+{mb[1][1]:.1f}; {pair[1]['seconds']:.0f} s): {r:.2f}x", flush=True)
+        out["post_sync" + (f"_cache_{cache}kb" if cache else "")] = {
+            "rss_1x_mb": round(pair[0]["rss_kb"] / 1024, 1), "rss_nx_mb": round(pair[1]["rss_kb"] / 1024, 1),
+            "floor_1x_mb": round(pair[0]["floor_kb"] / 1024, 1), "floor_nx_mb": round(pair[1]["floor_kb"] / 1024, 1),
+            "ratio": round(r, 3), "seconds_nx": round(pair[1]["seconds"], 1)}
 
 
 def main() -> None:
@@ -128,9 +179,18 @@ def main() -> None:
     parser.add_argument("--what-if-batch", type=int, default=5_000,
                         help="BATCH_ROWS for the extra loop-only run (0: skip it)")
     parser.add_argument("--no-breakdown", action="store_true", help="only the CLI figure")
+    parser.add_argument("--post-sync", action="store_true", help="only the post-sync step (derive / KPIs / goals)")
+    parser.add_argument("--what-if-cache", type=int, default=2_000,
+                        help="SQLite cache_size (KiB) for the extra post-sync run, with temp_store FILE (0: skip it)")
     args = parser.parse_args()
-    code, floor, _, _ = run_child([sys.executable, "-m", "funnelsync", "--help"],
-                                  {**os.environ, "PYTHONPATH": str(ROOT)}, ROOT)
+    if args.post_sync:
+        print(f"{args.source}: post_sync on the warehouse a loop-only sync filled, 1x and {args.factor:g}x", flush=True)
+        out: dict = {"bench": "memory-post-sync", "source": args.source, "factor": args.factor}
+        post_sync_figures(args, out)
+        print("RESULT " + json.dumps(out))
+        return
+    _, floor, _, _ = run_child([sys.executable, "-m", "funnelsync", "--help"],
+                               {**os.environ, "PYTHONPATH": str(ROOT)}, ROOT)
     print(f"floor: `python -m funnelsync --help` peak RSS {floor / 1024:.1f} MB", flush=True)
     results = []
     for scale in (1.0, args.factor):
@@ -165,10 +225,13 @@ def main() -> None:
             out["loop_batch_" + (str(batch) if batch else "default") + (f"_cache_{cache}kb" if cache else "")] = {
                 "rss_1x_mb": round(pair[0]["rss_kb"] / 1024, 1), "rss_nx_mb": round(pair[1]["rss_kb"] / 1024, 1),
                 "ratio": round(r, 3), "seconds_nx": round(pair[1]["seconds"], 1)}
-        print(f"  => the rest of the {results[1]['rss_kb'] / 1024:.0f} MB peak of the full command is the derive / KPI "
-              "step (warehouse/derive.py keeps every person in Python dicts); the loop's own growth is its batch "
-              "(BATCH_ROWS rows held until commit) and SQLite's page cache (cache_size -65536 = 64 MB in "
-              "warehouse/sqlite.py), which fills as the warehouse grows")
+        post_sync_figures(args, out)
+        print("  => the full command peaks at the larger of its loop and its post-sync step (in one process, on top of "
+              "what the loop left); the loop's own growth is its batch (BATCH_ROWS rows held until commit) and "
+              "SQLite's page cache, which fills as the warehouse grows, up to cache_size; the post-sync step streams "
+              "(Python holds one person / opportunity / account at a time, plus day-level KPI aggregates sized by days "
+              "x slices), so what else grows with the data there is SQLite's: page cache and sort buffers (both "
+              "bounded by cache_size) and, with temp_store MEMORY, temp tables and statement journals")
     print("RESULT " + json.dumps(out))
 
 

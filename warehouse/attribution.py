@@ -19,12 +19,13 @@ no fx rate; `derive` returns the warning). `conversion_at` = `created_at` (pipel
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from normalize.events import date_only, end_of_local_day, local_date
 from normalize.model import Model
-from warehouse.derive import UNATTRIBUTED, execute, insert_rows, query
+from warehouse.derive import DIALECTS, UNATTRIBUTED, dialect, merge_groups, stream, ts
 
 MODELS = ("first_touch", "last_touch", "linear", "u_shaped", "w_shaped", "full_path", "time_decay", "j_shaped",
           "inverse_j", "hybrid_self_reported")
@@ -104,6 +105,25 @@ def self_reported_of(people: list[str], lead_at: dict[str, str], sr_channel: dic
     return sr_channel[answered[0][1]] if answered else None
 
 
+def linked_people(conn: Any) -> Iterator[tuple]:
+    """(opportunity_key, person_key, self_reported_channel, earliest lead_created occurred_at) of every
+    `opportunity_people` row, streamed by opportunity then person (the inputs of `self_reported_of`)."""
+    c = DIALECTS[dialect(conn)]["order_c"]
+    return stream(conn, f"SELECT op.opportunity_key, op.person_key, p.self_reported_channel, (SELECT "
+                        f"MIN(e.occurred_at) FROM events e WHERE e.person_key = op.person_key AND e.event_type = "
+                        f"'lead_created') FROM opportunity_people op LEFT JOIN people p ON p.person_key = "
+                        f"op.person_key ORDER BY op.opportunity_key{c}, op.person_key{c}")
+
+
+def self_reported_by_opportunity(conn: Any) -> Iterator[tuple[str, str]]:
+    """(opportunity_key, SR(o)) of the opportunities with a self-reported channel, by opportunity_key."""
+    for ok, rows in merge_groups(linked_people(conn)):
+        sr = self_reported_of([r[1] for r in rows], {r[1]: ts(r[3]) for r in rows if r[3] is not None},
+                              {r[1]: r[2] for r in rows if r[2]})
+        if sr:
+            yield ok, sr
+
+
 def compute(model: Model, opps: dict[str, dict], people_of: dict[str, list[str]], touches: dict[str, list[tuple]],
             lead_at: dict[str, str], sr_channel: dict[str, str], fx: Any) -> list[tuple]:
     """All credit rows (tuples in COLUMNS order), deterministic order.
@@ -159,12 +179,6 @@ def compute(model: Model, opps: dict[str, dict], people_of: dict[str, list[str]]
     return out
 
 
-def write(conn: Any, rows: list[tuple]) -> None:
-    """Replace `attribution_credits` with `rows`."""
-    execute(conn, "DELETE FROM attribution_credits")
-    insert_rows(conn, "attribution_credits", COLUMNS, rows)
-
-
 def summarize(conn: Any, model: Model, start: str, end: str, model_name: str | None = None,
               target: str = "pipeline", by: str = "channel") -> list[dict]:
     """Credited amount and credit per channel (or campaign_key) over conversions with local date in [start, end]."""
@@ -172,7 +186,7 @@ def summarize(conn: Any, model: Model, start: str, end: str, model_name: str | N
     col = "campaign_key" if by == "campaign" else "channel"
     tz = model.timezone
     totals: dict[Any, list[float]] = {}
-    for key, conv, credit, amount in query(
+    for key, conv, credit, amount in stream(
         conn, f"SELECT {col}, conversion_at, credit, credited_amount FROM attribution_credits "
               f"WHERE model = ? AND target = ?", (name, target)):
         if conv is None:

@@ -30,10 +30,14 @@ rebuilds, in this order:
 Derived tables are deleted and re-inserted (in sorted order), so rows of deleted sources vanish and the same
 inputs give identical rows. Portability: the SQL here is the subset SQLite (>= 3.39) and PostgreSQL share
 (`UPDATE … FROM`, `IS DISTINCT FROM`, temp tables, window functions); the few dialect differences live in `DIALECTS`.
-Bulk set logic runs in SQL; per-person merging runs in Python over one streamed pass.
+Bulk set logic runs in SQL; the per-person (step 4), per-opportunity (3, 5) and per-account (7) work runs in Python
+over queries ordered by that key, merged (`merge_groups`) and read as they come (`stream`: a server-side cursor on
+PostgreSQL), so memory holds one person / opportunity / account at a time, whatever the data's size. Keys are compared
+in Python's order, so every merged ORDER BY uses `order_c`.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from bisect import bisect_right
@@ -117,14 +121,57 @@ def in_list(values: Iterable[str]) -> str:
     return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
 
 
+FETCH_ROWS = 2000  # rows per fetch of a streamed PostgreSQL query
+
+
 def query(conn: Any, text: str, params: tuple | list = ()) -> Iterator[tuple]:
+    """The rows of a query (its cursor, executed now). A psycopg cursor receives the whole result at once: use
+    `stream` for large results; sqlite3 steps one row at a time either way (so run DDL before opening a read)."""
     cur = conn.cursor()
     cur.execute(sql(conn, text), params)
+    return cur
+
+
+_cursor_names = itertools.count(1)
+
+
+def stream(conn: Any, text: str, params: tuple | list = ()) -> Iterator[tuple]:
+    """The rows of a query with a result too large to hold: on PostgreSQL through a server-side (named) cursor in the
+    open transaction, FETCH_ROWS at a time. Other statements may run on `conn` while it is read."""
+    if dialect(conn) == "sqlite":
+        return query(conn, text, params)
+    return _server_cursor(conn, sql(conn, text), params)
+
+
+def _server_cursor(conn: Any, text: str, params: tuple | list) -> Iterator[tuple]:
+    with conn.cursor(name=f"funnelsync_{next(_cursor_names)}") as cur:
+        cur.execute(text, params)
+        while batch := cur.fetchmany(FETCH_ROWS):
+            yield from batch
+
+
+def merge_groups(*streams: Iterable[tuple]) -> Iterator[tuple]:
+    """Merge queries ordered by their first column (non-NULL, one order for all: `order_c`): yields (key, rows of the
+    first query with that key, rows of the second, ...) for every key, in order; one key's rows in memory at a time."""
+    its = [iter(s) for s in streams]
+    heads = [next(it, None) for it in its]
+    last = None
     while True:
-        batch = cur.fetchmany(20000)
-        if not batch:
-            break
-        yield from batch
+        key = min((h[0] for h in heads if h is not None), default=None)
+        if key is None:
+            return
+        if last is not None and key <= last:
+            raise ValueError(f"merge_groups: keys out of order ({last!r} then {key!r}): ORDER BY needs order_c")
+        last = key
+        groups = []
+        for i, it in enumerate(its):
+            group, h = [], heads[i]
+            while h is not None and h[0] == key:
+                group.append(h)
+                h = next(it, None)
+            heads[i] = h
+            groups.append(group)
+        yield key, *groups
 
 
 def execute(conn: Any, text: str, params: tuple | list = ()) -> None:
@@ -251,107 +298,25 @@ def derive(conn: Any, model: Model, as_of: str | None = None) -> list[str]:
     """Rebuild people, accounts, opportunity_people, derived event/opportunity columns and attribution_credits.
 
     Returns warnings (e.g. opportunity amounts without an fx rate). Commits when it opened the transaction.
+    Memory stays flat: every per-person / per-opportunity / per-account pass streams a query ordered by its key.
     """
-    from warehouse import attribution
-
     owned = begin_owned(conn)
-    warnings: list[str] = []
     campaigns = {k: (ch, utm) for k, ch, utm in query(conn, "SELECT campaign_key, channel, utm_campaign FROM campaigns")}
     _utm_campaign_keys(conn, campaigns)
     _campaign_channels(conn)
-
-    opps = _load_opportunities(conn)
-    opp_people = _opportunity_people(conn, _person_refs(conn), opps)
-    linked = sorted({pk for (_, pk) in opp_people})
-
-    # per-person data of the (few) people linked to opportunities: touches and stage firsts
-    temp_table(conn, "_linked", "person_key TEXT PRIMARY KEY")
-    insert_rows(conn, "_linked", ("person_key",), ((pk,) for pk in linked))
-    touches: dict[str, list[tuple]] = {}  # linked person -> [(occurred_at, event_id, channel, campaign_key)]
-    for pk, occ, eid, ch, camp in query(
-        conn, f"SELECT e.person_key, e.occurred_at, e.event_id, e.channel, e.campaign_key FROM _linked l "
-              f"JOIN events e ON e.person_key = l.person_key WHERE e.event_type IN {in_list(TOUCHES)}"):
-        touches.setdefault(pk, []).append((ts(occ), eid, ch, camp))
-    for lst in touches.values():
-        lst.sort()
-    stage_firsts: dict[str, dict[str, str]] = {}  # linked person -> {lifecycle type: first}
-    for pk, et, first in query(
-        conn, f"SELECT e.person_key, e.event_type, MIN(e.occurred_at) FROM _linked l JOIN events e "
-              f"ON e.person_key = l.person_key WHERE e.event_type IN {in_list(LIFECYCLE_TYPES)} "
-              f"GROUP BY e.person_key, e.event_type"):
-        stage_firsts.setdefault(pk, {})[et] = ts(first)
-    execute(conn, "DROP TABLE IF EXISTS _linked")
-
-    _account_refs(conn)  # temp table _aref: account_ref -> account_key (people's and opportunities' refs)
-    accounts_by_ref = {ref: a for ref, a in query(
-        conn, "SELECT account_ref, account_key FROM _aref WHERE account_ref IN "
-              "(SELECT account_ref FROM opportunities WHERE account_ref IS NOT NULL)")}
-
-    # opportunity stage and won flags per person for lifecycle_stage
-    person_opp_rank: dict[str, int] = {}
-    for (ok, pk) in opp_people:
-        o = opps[ok]
-        person_opp_rank[pk] = max(person_opp_rank.get(pk, 0), 5 if o["is_won"] else 4)
-
-    sr_channel = _write_people(conn, model, set(linked), person_opp_rank)
-    execute(conn, "DROP TABLE IF EXISTS _aref")
-
-    execute(conn, "DELETE FROM opportunity_people")
-    insert_rows(conn, "opportunity_people", ("opportunity_key", "person_key", "role", "is_primary", "source"),
-                (k + v for k, v in sorted(opp_people.items())))
-
-    # opportunities: account, sqo, first touch, monthly amount
-    sqo_first = {ok: ts(v) for ok, v in query(
-        conn, "SELECT opportunity_key, MIN(occurred_at) FROM events WHERE event_type = 'became_sqo' "
-              "AND opportunity_key IS NOT NULL GROUP BY opportunity_key")}
-    people_of: dict[str, list[str]] = {}
-    for (ok, pk) in opp_people:
-        people_of.setdefault(ok, []).append(pk)
-    for ok, o in opps.items():
-        ref = o["account_ref"]
-        if ref:
-            o["account_key_new"] = accounts_by_ref.get(ref)
-        else:
-            o["account_key_new"] = o["account_key"]
-        o["sqo_at_new"] = sqo_first.get(ok) or (o["created_at"] if not model.sqo_stages else None)
-        earliest = None
-        for pk in people_of.get(ok, ()):
-            lst = touches.get(pk)
-            cands = [lst[0][0]] if lst else []
-            lead = stage_firsts.get(pk, {}).get("lead_created")
-            if lead:
-                cands.append(lead)
-            for c in cands:
-                if earliest is None or c < earliest:
-                    earliest = c
-        o["first_touch_at_new"] = earliest or o["created_at"]
-        o["amount_monthly_new"] = monthly_amount(o["amount"], model)
-
-    # attribution (needs the resolved people, touches, lead dates and SR answers)
-    lead_at = {pk: f["lead_created"] for pk, f in stage_firsts.items() if "lead_created" in f}
+    # references "system:object:id" to accounts (of people and opportunities) and to people (of opportunity links)
+    _ref_table(conn, "_aref", "SELECT account_ref FROM person_sources WHERE account_ref IS NOT NULL UNION "
+                              "SELECT account_ref FROM opportunities WHERE account_ref IS NOT NULL")
+    _ref_table(conn, "_pref", "SELECT DISTINCT person_ref FROM opportunity_links WHERE person_ref IS NOT NULL")
+    _write_opportunity_people(conn)
+    _write_people(conn, model)
     fx = Fx(conn, model.reporting_currency)
-    credits = attribution.compute(model, opps, people_of, touches, lead_at, sr_channel, fx)
-    warnings += fx.warnings("opportunity amounts (attribution credited_amount left NULL)")
-    attribution.write(conn, credits)
-    sourced: dict[str, tuple[str, str | None]] = {}
-    for row in credits:
-        if row[0] == "first_touch" and row[1] == "pipeline":
-            sourced[row[2]] = (row[4], row[5])
-
-    upd = []
-    for ok, o in opps.items():
-        ch, camp = sourced.get(ok, (UNATTRIBUTED, None))
-        o["sourced_campaign"] = camp
-        new = (o["account_key_new"], o["sqo_at_new"], o["first_touch_at_new"], o["amount_monthly_new"], ch)
-        old = (o["account_key"], o["sqo_at"], o["first_touch_at"], o["amount_monthly"], o["sourced_channel"])
-        o["sourced_channel"] = ch
-        if new != old:
-            upd.append(new + (ok,))
-    executemany(conn, "UPDATE opportunities SET account_key = ?, sqo_at = ?, first_touch_at = ?, amount_monthly = ?, "
-                      "sourced_channel = ? WHERE opportunity_key = ?", sorted(upd, key=lambda r: r[-1]))
-
-    _event_attribution_columns(conn, opps)
-    _write_accounts(conn, model, opps, as_of)
+    _derive_opportunities(conn, model, fx)
+    warnings = fx.warnings("opportunity amounts (attribution credited_amount left NULL)")
+    execute(conn, "DROP TABLE IF EXISTS _aref")
+    execute(conn, "DROP TABLE IF EXISTS _pref")
+    _event_attribution_columns(conn)
+    _write_accounts(conn, as_of)
     if owned:
         conn.commit()
     return warnings
@@ -410,69 +375,53 @@ def _campaign_channels(conn: Any) -> None:
                   f"events.campaign_key AND c.channel IS NOT NULL)", (UNATTRIBUTED,))
 
 
-def _person_refs(conn: Any) -> dict[tuple[str, str, str], str]:
-    """person_ref -> person_key for the refs `opportunity_links` name (a few, not every person)."""
-    wanted = sorted({_split_ref(r) for (r,) in query(
-        conn, "SELECT DISTINCT person_ref FROM opportunity_links WHERE person_ref IS NOT NULL")})
-    out: dict[tuple[str, str, str], str] = {}
-    cur = conn.cursor()
-    text = sql(conn, "SELECT person_key FROM person_sources WHERE source_system = ? AND source_object = ? "
-                     "AND source_id = ?")
-    for ref in wanted:
-        cur.execute(text, ref)
-        row = cur.fetchone()
-        if row is not None:
-            out[ref] = row[0]
-    return out
+def _ref_table(conn: Any, name: str, refs_sql: str) -> None:
+    """Temp table `name` (ref, s, o, i): the references "system:object:id" `refs_sql` selects, split, so that the
+    person_sources / account_sources rows they name are found by a join instead of an in-memory map."""
+    temp_table(conn, name, "ref TEXT PRIMARY KEY, s TEXT, o TEXT, i TEXT")
+    insert_rows(conn, name, ("ref", "s", "o", "i"), ((r,) + _split_ref(r) for (r,) in stream(conn, refs_sql)))
 
 
-def _account_refs(conn: Any) -> None:
-    """Temp table `_aref` (account_ref, account_key): every account_ref of person_sources / opportunities resolved
-    through account_sources (NULL when no row), so people stream through a join instead of an in-memory map."""
-    temp_table(conn, "_aref", "account_ref TEXT PRIMARY KEY, s TEXT, o TEXT, i TEXT, account_key TEXT")
-    refs = query(conn, "SELECT account_ref FROM person_sources WHERE account_ref IS NOT NULL UNION "
-                       "SELECT account_ref FROM opportunities WHERE account_ref IS NOT NULL")
-    insert_rows(conn, "_aref", ("account_ref", "s", "o", "i"), ((r,) + _split_ref(r) for (r,) in refs))
-    execute(conn, "UPDATE _aref SET account_key = a.account_key FROM account_sources a WHERE a.source_system = _aref.s "
-                  "AND a.source_object = _aref.o AND a.source_id = _aref.i")
+def _resolved(alias: str, ref: str) -> str:
+    """Joins resolving `ref` (a column holding a reference) through `_aref` to account_sources as `alias`."""
+    return (f"LEFT JOIN _aref {alias}_r ON {alias}_r.ref = {ref} LEFT JOIN account_sources {alias} ON "
+            f"{alias}.source_system = {alias}_r.s AND {alias}.source_object = {alias}_r.o AND "
+            f"{alias}.source_id = {alias}_r.i")
 
 
-def _load_opportunities(conn: Any) -> dict[str, dict]:
-    cols = ("opportunity_key", "source_system", "account_key", "account_ref", "created_at", "closed_at", "close_date",
-            "is_closed", "is_won", "amount", "currency", "amount_monthly", "sqo_at", "sourced_channel",
-            "first_touch_at")
-    out = {}
-    for r in query(conn, f"SELECT {', '.join(cols)} FROM opportunities"):
-        o = dict(zip(cols, r))
-        for c in ("created_at", "closed_at", "sqo_at", "first_touch_at"):
-            o[c] = ts(o[c])
-        o["close_date"] = day(o["close_date"])
-        o["is_won"] = 1 if o["is_won"] else 0
-        out[o["opportunity_key"]] = o
-    return out
+OPP_PEOPLE_COLUMNS = ("opportunity_key", "person_key", "role", "is_primary", "source")
 
 
-def _opportunity_people(conn: Any, refs: dict, opps: dict) -> dict[tuple[str, str], tuple]:
-    """(opportunity_key, person_key) -> (role, is_primary, source) for existing opportunities."""
-    links = sorted(
-        ((tuple("" if v is None else v for v in r[:4]), r[4:])
-         for r in query(conn, "SELECT source_system, source_object, source_id, opportunity_key, person_key, "
-                              "person_ref, role, is_primary FROM opportunity_links")),
-        key=lambda link: (link[0], tuple("" if v is None else str(v) for v in link[1])))
-    out: dict[tuple[str, str], tuple] = {}
-    for (system, _obj, _sid, ok), (pk, pref, role, primary) in links:
-        if ok not in opps:
-            continue
-        if not pk and pref:
-            pk = refs.get(_split_ref(pref))
-        if not pk:
-            continue
-        cur = out.get((ok, pk))
-        if cur is None:
-            out[(ok, pk)] = (role, 1 if primary else 0, system)
-        else:
-            out[(ok, pk)] = (cur[0] or role, max(cur[1], 1 if primary else 0), cur[2])
-    return out
+def _write_opportunity_people(conn: Any) -> None:
+    """Step 3, streamed: the links of existing opportunities grouped by (opportunity, person) — the link's person_key,
+    else its person_ref resolved through person_sources; links naming no person are skipped. In link order (source
+    system, object, id, ...): role = the first non-empty one, is_primary = any, source = the first link's system."""
+    execute(conn, "DELETE FROM opportunity_people")
+    c = DIALECTS[dialect(conn)]["order_c"]
+    pk = "COALESCE(NULLIF(l.person_key, ''), ps.person_key)"
+    order = ", ".join(f"COALESCE({col}, ''){c}" for col in (
+        "l.source_system", "l.source_object", "l.source_id", "l.person_key", "l.person_ref", "l.role",
+        "CAST(l.is_primary AS TEXT)"))
+    links = stream(conn, f"SELECT l.opportunity_key, {pk}, l.source_system, l.role, l.is_primary "
+                         f"FROM opportunity_links l JOIN opportunities o ON o.opportunity_key = l.opportunity_key "
+                         f"LEFT JOIN _pref r ON r.ref = l.person_ref LEFT JOIN person_sources ps ON "
+                         f"ps.source_system = r.s AND ps.source_object = r.o AND ps.source_id = r.i "
+                         f"WHERE {pk} <> '' ORDER BY l.opportunity_key{c}, {pk}{c}, {order}")
+
+    def pairs() -> Iterator[tuple]:
+        cur = None
+        for ok, person, system, role, primary in links:
+            if cur is not None and cur[0] == ok and cur[1] == person:
+                cur[2] = cur[2] or role
+                cur[3] = max(cur[3], 1 if primary else 0)
+                continue
+            if cur is not None:
+                yield tuple(cur)
+            cur = [ok, person, role, 1 if primary else 0, system]
+        if cur is not None:
+            yield tuple(cur)
+
+    insert_rows(conn, "opportunity_people", OPP_PEOPLE_COLUMNS, pairs())
 
 
 PEOPLE_COLUMNS = ("person_key", "email", "email_domain", "account_key", "first_seen_at", "source_ids",
@@ -480,33 +429,36 @@ PEOPLE_COLUMNS = ("person_key", "email", "email_domain", "account_key", "first_s
                   "self_reported_channel", "reconciled_channel")
 
 
-def _write_people(conn, model, linked: set, person_opp_rank: dict, chunk: int = 5000) -> dict[str, str]:
-    """Step 4, streamed: person_sources ordered by person_key merged with the first touch and the lifecycle types
-    per person (both ordered by person_key too); each person's row is built, written in chunks of `chunk` rows
-    (with its `_pmap` row for step 6), and dropped. Returns self_reported_channel of the `linked` people."""
+def _write_people(conn, model, chunk: int = 1000) -> None:
+    """Step 4, streamed: person_sources merged by person_key with each person's first touch and the highest stage of
+    their lifecycle events and opportunities (won ⇒ customer), all ordered by person_key; each person's row is built,
+    written in chunks of `chunk` rows (with its `_pmap` row for step 6), and dropped. The stages are grouped first,
+    into `_prank`, so that only one large sort (the first touches) runs while the people stream."""
     from normalize.classify import self_reported_channel
 
+    execute(conn, "DELETE FROM people")
+    temp_table(conn, "_pmap", "person_key TEXT PRIMARY KEY, channel TEXT, campaign_key TEXT, account_key TEXT")
+    temp_table(conn, "_prank", "person_key TEXT PRIMARY KEY, stage INT")
+    stage = " ".join(f"WHEN '{t}' THEN {r}" for t, r in EVENT_STAGE.items())
+    execute(conn, f"INSERT INTO _prank SELECT person_key, MAX(stage) FROM (SELECT person_key, CASE event_type {stage} "
+                  f"END AS stage FROM events WHERE event_type IN {in_list(LIFECYCLE_TYPES)} AND person_key IS NOT "
+                  f"NULL UNION ALL SELECT op.person_key, CASE WHEN o.is_won <> 0 THEN 5 ELSE 4 END FROM "
+                  f"opportunity_people op JOIN opportunities o ON o.opportunity_key = op.opportunity_key) x "
+                  f"GROUP BY person_key")
     c = DIALECTS[dialect(conn)]["order_c"]
     occ = DIALECTS[dialect(conn)]["ts_second"].format(col="occurred_at")
     cols = ("person_key", "source_system", "source_object", "source_id", "email", "account_key", "account_ref",
             "first_seen_at", "lifecycle_stage", "original_source_raw", "self_reported_raw", "self_reported_at",
             "fallback_channel", "ext_ids")
-    sources = query(conn, f"SELECT {', '.join('p.' + x for x in cols)}, r.account_key FROM person_sources p "
-                          f"LEFT JOIN _aref r ON r.account_ref = p.account_ref WHERE p.person_key IS NOT NULL "
-                          f"ORDER BY p.person_key{c}")
-    firsts = query(conn, f"SELECT person_key, occurred_at, event_id, channel, campaign_key FROM (SELECT person_key, "
-                         f"occurred_at, event_id, channel, campaign_key, ROW_NUMBER() OVER (PARTITION BY person_key "
-                         f"ORDER BY {occ}, event_id{c}) AS rn FROM events WHERE event_type IN {in_list(TOUCHES)} "
-                         f"AND person_key IS NOT NULL) t WHERE rn = 1 ORDER BY person_key{c}")
-    stages = query(conn, f"SELECT person_key, event_type FROM events WHERE event_type IN {in_list(LIFECYCLE_TYPES)} "
-                         f"AND person_key IS NOT NULL GROUP BY person_key, event_type ORDER BY person_key{c}")
-    execute(conn, "DELETE FROM people")
-    temp_table(conn, "_pmap", "person_key TEXT PRIMARY KEY, channel TEXT, campaign_key TEXT, account_key TEXT")
-    ft_next = next(firsts, None)
-    st_next = next(stages, None)
+    sources = stream(conn, f"SELECT {', '.join('p.' + x for x in cols)}, a.account_key FROM person_sources p "
+                           f"{_resolved('a', 'p.account_ref')} WHERE p.person_key IS NOT NULL ORDER BY p.person_key{c}")
+    firsts = stream(conn, f"SELECT person_key, occurred_at, event_id, channel, campaign_key FROM (SELECT person_key, "
+                          f"occurred_at, event_id, channel, campaign_key, ROW_NUMBER() OVER (PARTITION BY person_key "
+                          f"ORDER BY {occ}, event_id{c}) AS rn FROM events WHERE event_type IN {in_list(TOUCHES)} "
+                          f"AND person_key IS NOT NULL) t WHERE rn = 1 ORDER BY person_key{c}")
+    ranks = stream(conn, f"SELECT person_key, stage FROM _prank ORDER BY person_key{c}")
     people_rows: list[tuple] = []
     pmap_rows: list[tuple] = []
-    sr_channel: dict[str, str] = {}
 
     def flush() -> None:
         insert_rows(conn, "people", PEOPLE_COLUMNS, people_rows)
@@ -514,49 +466,28 @@ def _write_people(conn, model, linked: set, person_opp_rank: dict, chunk: int = 
         people_rows.clear()
         pmap_rows.clear()
 
-    def person(pk: str, rows: list[tuple]) -> None:
-        nonlocal ft_next, st_next
-        while ft_next is not None and ft_next[0] < pk:
-            ft_next = next(firsts, None)
-        touch = None
-        if ft_next is not None and ft_next[0] == pk:
-            touch = (ts(ft_next[1]), ft_next[2], ft_next[3], ft_next[4])
-        types = []
-        while st_next is not None and st_next[0] <= pk:
-            if st_next[0] == pk:
-                types.append(st_next[1])
-            st_next = next(stages, None)
-        p = _merge_person(pk, rows, touch, types, person_opp_rank.get(pk, 0), self_reported_channel)
+    for pk, rows, first, rank in merge_groups(sources, firsts, ranks):
+        if not rows:  # events of a person no source record names: no people row
+            continue
+        touch = (ts(first[0][1]), first[0][2], first[0][3], first[0][4]) if first else None
+        p = _merge_person(pk, rows, touch, rank[0][1] if rank else 0, self_reported_channel)
         people_rows.append(tuple(p[x] for x in PEOPLE_COLUMNS))
         pmap_rows.append((pk, p["original_channel"], p["_original_campaign"], p["account_key"]))
-        if pk in linked and p["self_reported_channel"]:
-            sr_channel[pk] = p["self_reported_channel"]
         if len(people_rows) >= chunk:
             flush()
-
-    cur_pk, rows = None, []
-    for r in sources:
-        if r[0] != cur_pk:
-            if rows:
-                person(cur_pk, rows)
-            cur_pk, rows = r[0], []
-        rows.append(r)
-    if rows:
-        person(cur_pk, rows)
     flush()
-    firsts.close()  # rows of people without person_sources are not needed; release the statements
-    stages.close()
-    return sr_channel
+    execute(conn, "DROP TABLE IF EXISTS _prank")
 
 
-def _merge_person(pk, rows, touch, firsts, opp_rank, sr_classify) -> dict:
+def _merge_person(pk, rows, touch, event_rank, sr_classify) -> dict:
     """Merge one person's `person_sources` rows.
 
     Source order = (first_seen_at, source_system, source_object, source_id), NULL first_seen last. `email`,
     `original_source_raw`, `fallback_channel`: first non-empty in that order. `account_key`: the first resolvable
     `account_ref`, else the first explicit `account_key`, else the (non-freemail) email domain's account.
     `self_reported_raw`: earliest non-empty answer by `self_reported_at` [D-12]. `lifecycle_stage`: the highest of
-    the sources' stages, the person's lifecycle event types `firsts` and opportunity membership (won ⇒ customer), spec §2 order.
+    the sources' stages and `event_rank` (of the person's lifecycle events and opportunities, won ⇒ customer), spec §2
+    order.
     """
     rows = sorted(rows, key=lambda r: (ts(r[7]) or "~", r[1] or "", r[2] or "", r[3] or ""))
     email = next((r[4].strip().lower() for r in rows if r[4] and r[4].strip()), None)
@@ -575,7 +506,7 @@ def _merge_person(pk, rows, touch, firsts, opp_rank, sr_classify) -> dict:
                         if x is not None:
                             ids.setdefault(system, set()).add(str(x))
     rank = max([STAGE_RANK.get((r[8] or "").strip().lower(), 0) for r in rows]
-               + [EVENT_STAGE[t] for t in firsts] + [opp_rank])
+               + [event_rank])
     answers = sorted((ts(r[11]) or "~", i, r[10].strip()) for i, r in enumerate(rows) if r[10] and r[10].strip())
     sr_raw = answers[0][2] if answers else None
     sr = sr_classify(sr_raw) if sr_raw else None
@@ -601,10 +532,78 @@ def _merge_person(pk, rows, touch, firsts, opp_rank, sr_classify) -> dict:
     }
 
 
-def _event_attribution_columns(conn: Any, opps: dict) -> None:
+OPP_COLUMNS = ("opportunity_key", "account_key", "account_ref", "created_at", "closed_at", "close_date", "is_won",
+               "amount", "currency", "amount_monthly", "sqo_at", "sourced_channel", "first_touch_at")
+
+
+def _derive_opportunities(conn: Any, model: Model, fx: Fx, chunk: int = 2000) -> None:
+    """Step 5, streamed one opportunity at a time (by key) with its linked people and all their touches:
+    `account_key` (account_ref resolved), `sqo_at`, `first_touch_at` (K29), `amount_monthly` ([D-26]), attribution
+    credits (every model and target, written as they come) and `sourced_channel` = channel of the `first_touch`
+    pipeline credit; `_omap` gets the sourced channel / campaign and account of each opportunity for step 6."""
+    from warehouse import attribution
+
+    c = DIALECTS[dialect(conn)]["order_c"]
+    execute(conn, "DELETE FROM attribution_credits")
+    temp_table(conn, "_omap", "opportunity_key TEXT PRIMARY KEY, channel TEXT, campaign_key TEXT, account_key TEXT")
+    opps = stream(conn, f"SELECT {', '.join('o.' + x for x in OPP_COLUMNS)}, a.account_key, (SELECT MIN(e.occurred_at) "
+                        f"FROM events e WHERE e.opportunity_key = o.opportunity_key AND e.event_type = 'became_sqo') "
+                        f"FROM opportunities o {_resolved('a', 'o.account_ref')} WHERE o.opportunity_key IS NOT NULL "
+                        f"ORDER BY o.opportunity_key{c}")
+    touches = stream(conn, f"SELECT op.opportunity_key, op.person_key, e.occurred_at, e.event_id, e.channel, "
+                           f"e.campaign_key FROM opportunity_people op JOIN events e ON e.person_key = op.person_key "
+                           f"WHERE e.event_type IN {in_list(TOUCHES)} ORDER BY op.opportunity_key{c}")
+    credits: list[tuple] = []
+    omap: list[tuple] = []
+    changed: list[tuple] = []
+
+    def flush() -> None:
+        insert_rows(conn, "attribution_credits", attribution.COLUMNS, credits)
+        insert_rows(conn, "_omap", ("opportunity_key", "channel", "campaign_key", "account_key"), omap)
+        executemany(conn, "UPDATE opportunities SET account_key = ?, sqo_at = ?, first_touch_at = ?, "
+                          "amount_monthly = ?, sourced_channel = ? WHERE opportunity_key = ?", changed)
+        for rows in (credits, omap, changed):
+            rows.clear()
+
+    for ok, row, linked, touched in merge_groups(opps, attribution.linked_people(conn), touches):
+        if not row:
+            continue
+        o = dict(zip(OPP_COLUMNS, row[0]))
+        for col in ("created_at", "closed_at", "sqo_at", "first_touch_at"):
+            o[col] = ts(o[col])
+        o["close_date"] = day(o["close_date"])
+        o["is_won"] = 1 if o["is_won"] else 0
+        account = row[0][-2] if o["account_ref"] else o["account_key"]
+        sqo = ts(row[0][-1]) or (o["created_at"] if not model.sqo_stages else None)
+        lead_at = {pk: ts(lead) for _, pk, _, lead in linked if lead is not None}
+        sr_channel = {pk: sr for _, pk, sr, _ in linked if sr}
+        person_touches: dict[str, list[tuple]] = {}
+        for _, pk, occ, eid, ch, camp in touched:
+            person_touches.setdefault(pk, []).append((ts(occ), eid, ch, camp))
+        # K29: the earliest touch or lead_created of the linked people, else the creation
+        first_touch = min([t[0] for lst in person_touches.values() for t in lst] + list(lead_at.values()),
+                          default=None) or o["created_at"]
+        rows = attribution.compute(model, {ok: o}, {ok: [pk for _, pk, _, _ in linked]}, person_touches, lead_at,
+                                   sr_channel, fx)
+        credits += rows
+        channel, campaign = UNATTRIBUTED, None
+        for r in rows:
+            if r[0] == "first_touch" and r[1] == "pipeline":
+                channel, campaign = r[4], r[5]
+        new = (account, sqo, first_touch, monthly_amount(o["amount"], model), channel)
+        if new != (o["account_key"], o["sqo_at"], o["first_touch_at"], o["amount_monthly"], o["sourced_channel"]):
+            changed.append(new + (ok,))
+        omap.append((ok, channel, campaign, account))
+        if len(credits) >= chunk:
+            flush()
+    flush()
+
+
+def _event_attribution_columns(conn: Any) -> None:
     """Step 6: channel / campaign / account of lifecycle and opportunity events; account of person events.
 
-    `_pmap` (person_key, original channel, its campaign, account_key) was filled by `_write_people`."""
+    `_pmap` (person_key, original channel, its campaign, account_key) was filled by `_write_people`, `_omap`
+    (opportunity_key, sourced channel, its campaign, account_key) by `_derive_opportunities`."""
     life = in_list(LIFECYCLE_TYPES)
     execute(conn, f"UPDATE events SET channel = m.channel, campaign_key = m.campaign_key, account_key = m.account_key "
                   f"FROM _pmap m WHERE m.person_key = events.person_key AND events.event_type IN {life} AND "
@@ -618,9 +617,6 @@ def _event_attribution_columns(conn: Any, opps: dict) -> None:
                   f"AND events.opportunity_key IS NULL AND events.account_key IS DISTINCT FROM m.account_key")
     execute(conn, "DROP TABLE IF EXISTS _pmap")
 
-    temp_table(conn, "_omap", "opportunity_key TEXT PRIMARY KEY, channel TEXT, campaign_key TEXT, account_key TEXT")
-    insert_rows(conn, "_omap", ("opportunity_key", "channel", "campaign_key", "account_key"),
-                ((k, o["sourced_channel"], o["sourced_campaign"], o["account_key_new"]) for k, o in sorted(opps.items())))
     opp = in_list(OPPORTUNITY_TYPES)
     execute(conn, f"UPDATE events SET channel = m.channel, campaign_key = m.campaign_key, account_key = m.account_key "
                   f"FROM _omap m WHERE m.opportunity_key = events.opportunity_key AND events.event_type IN {opp} AND "
@@ -635,43 +631,49 @@ def _event_attribution_columns(conn: Any, opps: dict) -> None:
 ACCOUNT_COLUMNS = ("account_key", "name", "domain", "source_ids", "first_won_at", "is_customer")
 
 
-def _write_accounts(conn: Any, model: Model, opps: dict, as_of: str | None) -> None:
-    """Step 7: accounts from account_sources + the accounts people and opportunities name."""
-    acc: dict[str, dict] = {}
-    for system, obj, sid, key, name, domain in sorted(
-        (tuple("" if v is None and i < 3 else v for i, v in enumerate(r)) for r in query(
-            conn, "SELECT source_system, source_object, source_id, account_key, name, domain FROM account_sources "
-                  "WHERE account_key IS NOT NULL")),
-        key=lambda r: (r[3], r[0], r[1], r[2]),
-    ):
-        a = acc.setdefault(key, {"name": None, "domain": None, "ids": {}})
-        a["name"] = a["name"] or name
-        a["domain"] = a["domain"] or domain
-        a["ids"].setdefault(system, set()).add(str(sid))
-    c = DIALECTS[dialect(conn)]["order_c"]
-    for email, email_dom, key in query(conn, f"SELECT email, email_domain, account_key FROM people "
-                                             f"WHERE account_key IS NOT NULL ORDER BY person_key{c}"):
-        if key and key not in acc:
-            d = email_dom if key == _account_key(email=email) else None
-            acc[key] = {"name": None, "domain": d, "ids": {}}
-        elif key and acc[key]["domain"] is None and key == _account_key(email=email):
-            acc[key]["domain"] = email_dom
-    won: dict[str, str] = {}
-    limit = (as_of or "")[:10]
-    for o in opps.values():
-        key = o["account_key_new"]
-        if not key:
-            continue
-        acc.setdefault(key, {"name": None, "domain": None, "ids": {}})
-        if o["is_won"] and o["closed_at"]:
-            if limit and (o["close_date"] or o["closed_at"][:10]) > limit:
-                continue
-            if key not in won or o["closed_at"] < won[key]:
-                won[key] = o["closed_at"]
+def _write_accounts(conn: Any, as_of: str | None) -> None:
+    """Step 7, streamed by account_key: account_sources merged (in source order: first non-empty name and domain),
+    then the accounts people name (domain: the email domain of the first person, by person_key, whose email is the
+    account's domain) and the accounts opportunities name; first_won_at / is_customer from won opportunities
+    (closed on or before `as_of` when given)."""
     execute(conn, "DELETE FROM accounts")
-    insert_rows(conn, "accounts", ACCOUNT_COLUMNS, (
-        (k, a["name"], a["domain"], dumps({s: sorted(v) for s, v in a["ids"].items()}), won.get(k), 1 if k in won else 0)
-        for k, a in sorted(acc.items())))
+    c = DIALECTS[dialect(conn)]["order_c"]
+    sources = stream(conn, f"SELECT account_key, source_system, source_object, source_id, name, domain FROM "
+                           f"account_sources WHERE account_key IS NOT NULL ORDER BY account_key{c}, "
+                           f"COALESCE(source_system, ''){c}, COALESCE(source_object, ''){c}, COALESCE(source_id, ''){c}")
+    people = stream(conn, f"SELECT account_key, email, email_domain FROM people WHERE account_key IS NOT NULL "
+                          f"ORDER BY account_key{c}, person_key{c}")
+    opps = stream(conn, f"SELECT account_key, is_won, closed_at, close_date FROM opportunities "
+                        f"WHERE account_key IS NOT NULL ORDER BY account_key{c}")
+    limit = (as_of or "")[:10]
+
+    def accounts() -> Iterator[tuple]:
+        for key, srcs, persons, won_opps in merge_groups(sources, people, opps):
+            a = None
+            for _, system, obj, sid, name, domain in srcs:
+                a = a or {"name": None, "domain": None, "ids": {}}
+                a["name"] = a["name"] or name
+                a["domain"] = a["domain"] or domain
+                a["ids"].setdefault("" if system is None else system, set()).add(str("" if sid is None else sid))
+            won = None
+            if key:
+                for _, email, email_dom in persons:
+                    if a is None:
+                        a = {"name": None, "domain": email_dom if key == _account_key(email=email) else None, "ids": {}}
+                    elif a["domain"] is None and key == _account_key(email=email):
+                        a["domain"] = email_dom
+                for _, is_won, closed, close_date in won_opps:
+                    a = a or {"name": None, "domain": None, "ids": {}}
+                    closed = ts(closed)
+                    if not (is_won and closed) or (limit and (day(close_date) or closed[:10]) > limit):
+                        continue
+                    if won is None or closed < won:
+                        won = closed
+            if a is not None:
+                yield (key, a["name"], a["domain"], dumps({s: sorted(v) for s, v in a["ids"].items()}), won,
+                       1 if won else 0)
+
+    insert_rows(conn, "accounts", ACCOUNT_COLUMNS, accounts())
 
 
 def local_day(value: str | None, tz: str) -> str | None:

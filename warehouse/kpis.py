@@ -7,16 +7,17 @@
 Extra keyword arguments of compute_kpis: `mode` ("in_period" | "cohort"), `as_of` (cohort / send-cohort bound),
 `attribution_model` (which model's credits feed the attributed money KPIs), `warnings` (a list to extend).
 
-How it is computed (fast on millions of events): a handful of scans — grouped in SQL where grouping shrinks the
-rows, streamed otherwise (ad facts, email pairs) — build day-level facts, (slice dimension, slice value, day) →
-{measure: additive number}, which Python rolls up to each grain's periods and turns into KPI rows. Additive by
-construction:
+How it is computed (fast on millions of events, in memory that does not grow with them): a handful of scans —
+grouped in SQL where grouping shrinks the rows, streamed otherwise (ad facts; opportunities one at a time; email and
+program pairs one (campaign, person) at a time, in the order of the campaign_key index) — build day-level facts,
+(slice dimension, slice value, day) → {measure: additive number}, the only thing held, which Python rolls up to each
+grain's periods and turns into KPI rows (written as they are made). Additive by construction:
 - F(t) / O(t): a person's / opportunity's FIRST(t) falls on one day (spec §2 de-duplication over all sources);
   the source slice of F(t) is the source_system of that first event.
 - pairs(t): a (person, campaign) pair belongs to the day of its first send / registration (cohorts, [D-25]);
   opened/clicked/attended/… count when they happened at any time (up to `as_of` when given).
-Non-additive ones (K06 demos and K40 nurture = distinct persons in P; K30 MRR stock at the period end) are
-computed per grain.
+Non-additive ones (K06 demos and K40 nurture = distinct persons in P, from one pass by person; K30 MRR stock at the
+period end, from the day-level changes of the stock) are computed per grain.
 
 Slices (`by`): `channel`, `campaign` (campaign_key), `source` (source_system) and, for K17 only, `path` (the
 `kpi_values.landing_path` column, added for it; K17 = forms whose `properties.page_path` is the path ÷ GA sessions
@@ -49,11 +50,14 @@ is the fiscal year, so quarters nest in years).
 """
 from __future__ import annotations
 
+import itertools
+import sys
 import time
 from calendar import monthrange
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 from normalize.events import LIFECYCLE_TYPES, OPPORTUNITY_TYPES, local_date
@@ -68,8 +72,10 @@ from warehouse.derive import (
     execute,
     in_list,
     insert_rows,
+    merge_groups,
     monthly_factor,
     query,
+    stream,
     ts,
 )
 from warehouse.schema import KPI_VALUES, PG_TYPES, SQLITE_TYPES, ddl
@@ -146,62 +152,83 @@ def periods(start: str, end: str, grain: str | None, fy_start: int = 1, clip: bo
 
 
 class _Facts:
-    """Day-level additive facts: (dim, value, day) -> {measure: number}; dim None = the total."""
+    """Day-level additive facts: (dim, value, day) -> {measure: number}; dim None = the total. `mrr` / `mrr_channel`:
+    day -> the change of the MRR stock (K30) that day, total / {channel: change}."""
 
     def __init__(self, lo: str, hi: str):
         self.lo, self.hi = lo, hi
         self.s: dict[tuple, dict[str, float]] = {}
+        self.mrr: dict[str, float] = {}
+        self.mrr_channel: dict[str, dict[str, float]] = {}
 
     def add(self, m: str, d: str, x: float, channel: Any = None, campaign: Any = None, source: Any = None,
             path: Any = None) -> None:
-        """Add x to measure m on day d: the total and each given slice (hot path: written out, no loops)."""
+        """Add x to measure m on day d: the total and each given slice (hot path: written out, no loops; positional
+        arguments in the per-row loops)."""
         if not x or d < self.lo or d > self.hi:
             return
         s = self.s
         md = s.get((None, None, d))
         if md is None:
-            md = s[(None, None, d)] = {}
+            md = s[_kept((None, None, d))] = {}
         md[m] = md.get(m, 0.0) + x
         if channel is not None:
             md = s.get(("channel", channel, d))
             if md is None:
-                md = s[("channel", channel, d)] = {}
+                md = s[_kept(("channel", channel, d))] = {}
             md[m] = md.get(m, 0.0) + x
         if campaign is not None:
             md = s.get(("campaign", campaign, d))
             if md is None:
-                md = s[("campaign", campaign, d)] = {}
+                md = s[_kept(("campaign", campaign, d))] = {}
             md[m] = md.get(m, 0.0) + x
         if source is not None:
             md = s.get(("source", source, d))
             if md is None:
-                md = s[("source", source, d)] = {}
+                md = s[_kept(("source", source, d))] = {}
             md[m] = md.get(m, 0.0) + x
         if path is not None:
             md = s.get(("path", path, d))
             if md is None:
-                md = s[("path", path, d)] = {}
+                md = s[_kept(("path", path, d))] = {}
             md[m] = md.get(m, 0.0) + x
 
     def add_slice(self, m: str, d: str, x: float, dim: str, v: Any) -> None:
         """Add to one slice only (not to the total)."""
         if x and self.lo <= d <= self.hi:
-            md = self.s.setdefault((dim, v, d), {})
+            md = self.s.get((dim, v, d))
+            if md is None:
+                md = self.s[_kept((dim, v, d))] = {}
             md[m] = md.get(m, 0.0) + x
+
+    def add_mrr(self, d: str, x: float, shares: dict[str, float]) -> None:
+        """The MRR stock changes by x on day d (any day: stocks count from before `lo`), split by channel shares."""
+        self.mrr[d] = self.mrr.get(d, 0.0) + x
+        by_ch = self.mrr_channel.setdefault(d, {})
+        for ch, share in shares.items():
+            by_ch[ch] = by_ch.get(ch, 0.0) + x * share
+
+
+def _kept(key: tuple) -> tuple:
+    """A key to store for long: its strings interned, so the days and slice values of millions of rows are held
+    once (and do not pin freed memory)."""
+    return tuple(sys.intern(v) if type(v) is str else v for v in key)
 
 
 def _local(value: Any, tz: str) -> str:
     return local_date(ts(value), tz)
 
 
-def _load(conn: Any, model: Model, lo: str, hi: str, attribution_model: str, as_of: str | None,
-          fx: Fx) -> tuple[_Facts, dict]:
-    """Every additive fact over [lo, hi], plus the per-grain inputs (demos, nurture, won deals for MRR)."""
+def _load(conn: Any, model: Model, lo: str, hi: str, attribution_model: str, as_of: str | None, fx: Fx) -> _Facts:
+    """Every additive fact over [lo, hi] (and the MRR changes). Each scan is grouped in SQL or streamed (by
+    opportunity, by campaign and person), so only day-level aggregates stay in memory."""
+    from warehouse.attribution import self_reported_by_opportunity
+
     tz = model.timezone
     facts = _Facts(lo, hi)
     add = facts.add
-    extra: dict[str, Any] = {}
-    scan = DIALECTS[dialect(conn)]["scan"]
+    d_ = DIALECTS[dialect(conn)]
+    scan, c = d_["scan"], d_["order_c"]
 
     # 1a. web aggregates and form fills: grouped by day and channel
     for et, d, ch, n, q in query(
@@ -209,25 +236,25 @@ def _load(conn: Any, model: Model, lo: str, hi: str, attribution_model: str, as_
               f"{in_list(tuple(WEB_AGG) + FORM_TYPES)} AND event_date >= ? AND event_date <= ? "
               f"GROUP BY event_type, event_date, channel", (lo, hi)):
         if et in WEB_AGG:
-            add(WEB_AGG[et], day(d), q or 0.0, channel=ch)
+            add(WEB_AGG[et], day(d), q or 0.0, ch)
         else:  # form_submitted, demo_requested: K07 is an event count
-            add("forms", day(d), float(n), channel=ch)
+            add("forms", day(d), float(n), ch)
 
     # 1b. ad facts and spend: already one row per campaign and day, so stream them (a GROUP BY would not shrink it)
-    for et, d, ch, camp, src, cur, q, a in query(
+    for et, d, ch, camp, src, cur, q, a in stream(
         conn, f"SELECT event_type, event_date, channel, campaign_key, source_system, currency, quantity, amount "
               f"FROM events WHERE event_type IN {in_list(AD_TYPES)} AND event_date >= ? AND event_date <= ?",
             (lo, hi)):
         d = day(d)
         if et in AD_Q:
-            add(AD_Q[et], d, q or 0.0, channel=ch, campaign=camp, source=src)
+            add(AD_Q[et], d, q or 0.0, ch, camp, src)
         else:
             amt = fx.convert(a, cur, d)
             if amt is None:
                 continue
-            add("spend", d, amt, channel=ch, campaign=camp, source=src)
+            add("spend", d, amt, ch, camp, src)
             if et == "ad_spend":
-                add("adspend", d, amt, channel=ch, campaign=camp, source=src)
+                add("adspend", d, amt, ch, camp, src)
 
     # 2. lifecycle FIRST(type) per person over all sources (window function: portable SQLite >= 3.25 / PG)
     for et, d, ch, camp, src, n in query(
@@ -237,13 +264,18 @@ def _load(conn: Any, model: Model, lo: str, hi: str, attribution_model: str, as_
               f"FROM events WHERE event_type IN {in_list(LIFECYCLE_TYPES)} AND person_key IS NOT NULL) x "
               f"WHERE rn = 1 AND event_date >= ? AND event_date <= ? "
               f"GROUP BY event_type, event_date, channel, campaign_key, source_system", (lo, hi)):
-        add(F_MEASURE[et], day(d), float(n), channel=ch, campaign=camp, source=src)
+        add(F_MEASURE[et], day(d), float(n), ch, camp, src)
 
-    # 3. opportunities and their events (small)
-    opps = _opportunities(conn, tz)
-    extra["opps"] = opps
-    first_won_by_account: dict[str, tuple[str, str]] = {}
-    for ok, o in sorted(opps.items()):
+    # 3. opportunities one at a time, with SR(o) (dark funnel, §5.5) and their revenue credit shares (MRR by channel)
+    shares = stream(conn, f"SELECT opportunity_key, channel, SUM(credit) FROM attribution_credits WHERE model = ? AND "
+                          f"target = 'revenue' AND opportunity_key IS NOT NULL GROUP BY opportunity_key, channel "
+                          f"ORDER BY opportunity_key{c}",
+                    (attribution_model,))
+    months = model.contract_months or 12
+    for ok, opp, sr, share_rows in merge_groups(_opportunities(conn, tz), self_reported_by_opportunity(conn), shares):
+        if not opp:
+            continue
+        o = opp[0][1]
         ch, camp, src = o["channel"], o["campaign"], o["source_system"]
         for et, m in O_MEASURE.items():
             e = o["events"].get(et)
@@ -271,70 +303,78 @@ def _load(conn: Any, model: Model, lo: str, hi: str, attribution_model: str, as_
                 cycle = (date.fromisoformat(close_day) - date.fromisoformat(first)).days
                 add("cyc_sum", wd, float(cycle), channel=ch)
                 add("cyc_n", wd, 1.0, channel=ch)
-            acct = o["account_key"] or ok  # an opportunity without account is its own account (K09)
-            cand = (wd, ok)
-            if acct not in first_won_by_account or cand < first_won_by_account[acct]:
-                first_won_by_account[acct] = cand
-    for acct, (wd, ok) in first_won_by_account.items():
-        add("newcust", wd, 1.0, channel=opps[ok]["channel"])
-
-    # 4. dark funnel (§5.5): opportunities created in P with a self-reported channel
-    sr = _opportunity_sr(conn)
-    for ok, o in sorted(opps.items()):
+            if o["amount_monthly"] is not None:  # K30 stock: from the close for contract_months
+                start = close_day
+                mm = fx.convert(o["amount_monthly"], o["currency"], start)
+                if mm is not None:
+                    stop = _add_months(date.fromisoformat(start), months).isoformat()
+                    split = {r[1]: r[2] or 0.0 for r in share_rows}
+                    facts.add_mrr(start, mm, split)
+                    facts.add_mrr(stop, -mm, split)
+        # 4. dark funnel (§5.5): opportunities created in P with a self-reported channel
         created = o["events"].get("opportunity_created")
-        s = sr.get(ok)
-        if not created or not s:
-            continue
-        d, sw = created[0], o["channel"]
-        add("pi", d, 1.0)
-        add("sr_dark", d, 1.0 if s == DARK else 0.0)
-        add("sw_dark", d, 1.0 if sw == DARK else 0.0)
-        add("agree", d, 1.0 if s == sw else 0.0)
-        facts.add_slice("sr", d, 1.0, "channel", s)
-        facts.add_slice("sw", d, 1.0, "channel", sw)
+        if created and sr:
+            d, s, sw = created[0], sr[0][1], ch
+            add("pi", d, 1.0)
+            add("sr_dark", d, 1.0 if s == DARK else 0.0)
+            add("sw_dark", d, 1.0 if sw == DARK else 0.0)
+            add("agree", d, 1.0 if s == sw else 0.0)
+            facts.add_slice("sr", d, 1.0, "channel", s)
+            facts.add_slice("sw", d, 1.0, "channel", sw)
+    # K09 new customers: an account's first won opportunity (one without account is its own account)
+    for d, ch, n in query(
+        conn, f"SELECT d, ch, COUNT(*) FROM (SELECT w.event_date AS d, COALESCE(NULLIF(o.sourced_channel, ''), "
+              f"'unattributed') AS ch, ROW_NUMBER() OVER (PARTITION BY COALESCE(NULLIF(o.account_key, ''), "
+              f"o.opportunity_key) ORDER BY w.event_date, o.opportunity_key{c}) AS rn FROM opportunities o "
+              f"JOIN {_first_won(conn)} w ON w.opportunity_key = o.opportunity_key) x WHERE rn = 1 GROUP BY d, ch"):
+        add("newcust", day(d), float(n), channel=ch)
 
-    # 5. pairs (email, webinar, event, direct-mail cohorts), streamed: (person, campaign) -> roles bitmask; the
-    #    cohort role (bit 1: first send / registration) dates the pair and names its source
+    # 5. pairs (email, webinar, event, direct-mail cohorts), streamed by (campaign, person): a pair's roles bitmask;
+    #    the cohort role (bit 1: first send / registration) dates the pair and names its source
     role_bit: dict[str, tuple[str, int]] = {}
     for fam, roles in PAIR_FAMILIES.items():
-        for i, (t, r) in enumerate(roles.items()):
+        for i, t in enumerate(roles):
             role_bit[t] = (fam, 1 << i)
-    cohort_types = [t for t, (_, b) in role_bit.items() if b == 1]
-    other_types = [t for t, (_, b) in role_bit.items() if b != 1]
-    bound = " AND event_date <= ?" if as_of else ""
-    params = (as_of,) if as_of else ()
-    pairs: dict[tuple, list] = {}
-    for et, pk, camp, d, src in query(
-        conn, f"SELECT event_type, person_key, campaign_key, event_date, source_system FROM events "
-              f"WHERE event_type IN {in_list(cohort_types)} AND person_key IS NOT NULL{bound}", params):
-        key = (pk, camp, role_bit[et][0])
-        p = pairs.get(key)
-        d = day(d)
-        if p is None:
-            pairs[key] = [1, d, src or ""]
-        elif d < p[1] or (d == p[1] and (src or "") < p[2]):
-            p[1], p[2] = d, src or ""
-    for et, pk, camp in query(
-        conn, f"SELECT event_type, person_key, campaign_key FROM events WHERE {scan}event_type IN "
-              f"{in_list(other_types)} AND person_key IS NOT NULL{bound}", params):
-        fam, bit = role_bit[et]
-        p = pairs.get((pk, camp, fam))
-        if p is not None:
-            p[0] |= bit
     groups: dict[tuple, int] = {}
-    for (_pk, camp, fam), (bits, d, src) in pairs.items():
-        if lo <= d <= hi:
-            k = (fam, d, camp, src, bits)
-            groups[k] = groups.get(k, 0) + 1
+    pair: dict[str, list] = {}  # family -> [roles bitmask, cohort day, cohort source] of the current pair
+
+    def close_pair(camp: Any) -> None:
+        for fam, (bits, d, src) in pair.items():
+            if bits & 1 and lo <= d <= hi:
+                k = (fam, d, camp, src, bits)
+                n = groups.get(k)
+                groups[k if n else _kept(k)] = (n or 0) + 1
+        pair.clear()
+
+    bound = " AND event_date <= ?" if as_of else ""
+    cur_camp = cur_pk = None
+    for camp, pk, et, d, src in stream(  # SQLite reads it in its campaign_key index order (no full sort)
+            conn, f"SELECT campaign_key, person_key, event_type, event_date, source_system FROM events WHERE "
+                  f"{scan}event_type IN {in_list(role_bit)} AND person_key IS NOT NULL{bound} "
+                  f"ORDER BY campaign_key, person_key", (as_of,) if as_of else ()):
+        if pk != cur_pk or camp != cur_camp:
+            close_pair(cur_camp)
+            cur_camp, cur_pk = camp, pk
+        fam, bit = role_bit[et]
+        p = pair.get(fam)
+        if p is None:
+            p = pair[fam] = [0, "~", ""]
+        p[0] |= bit
+        if bit == 1:
+            d, src = day(d), src or ""
+            if d < p[1] or (d == p[1] and src < p[2]):
+                p[1], p[2] = d, src
+    close_pair(cur_camp)
+    measures = {fam: [f"{fam}_{r}" for r in roles.values()] for fam, roles in PAIR_FAMILIES.items()}
     for (fam, d, camp, src, bits), n in sorted(groups.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
-        for i, r in enumerate(PAIR_FAMILIES[fam].values()):
+        for i, m in enumerate(measures[fam]):
             if bits >> i & 1:
-                add(f"{fam}_{r}", d, float(n), campaign=camp, source=src or None)
+                add(m, d, float(n), campaign=camp, source=src or None)
         if fam == "dm" and bits & 0b110 == 0b110:
             add("dm_both", d, float(n), campaign=camp, source=src or None)
 
     # 6. K17 landing pages: forms by properties.page_path, sessions by landing_path
-    page = DIALECTS[dialect(conn)]["json_text"].format(col="properties", key="page_path")
+    page = d_["json_text"].format(col="properties", key="page_path")
     for d, path, n in query(conn, f"SELECT event_date, {page}, COUNT(*) FROM events WHERE event_type IN "
                                   f"{in_list(FORM_TYPES)} AND properties IS NOT NULL AND event_date >= ? AND "
                                   f"event_date <= ? GROUP BY event_date, {page}", (lo, hi)):
@@ -346,7 +386,7 @@ def _load(conn: Any, model: Model, lo: str, hi: str, attribution_model: str, as_
         add("psess", day(d), q or 0.0, path=path)
 
     # 7. attributed money (credited_amount is already in the reporting currency)
-    for target, ch, camp, conv, amount in query(
+    for target, ch, camp, conv, amount in stream(
         conn, "SELECT target, channel, campaign_key, conversion_at, SUM(credited_amount) FROM attribution_credits "
               "WHERE model = ? AND credited_amount IS NOT NULL GROUP BY target, channel, campaign_key, conversion_at",
         (attribution_model,)):
@@ -354,117 +394,122 @@ def _load(conn: Any, model: Model, lo: str, hi: str, attribution_model: str, as_
             continue
         add("attr_p" if target == "pipeline" else "attr_r", _local(conv, tz), amount or 0.0, channel=ch,
             campaign=camp)
+    return facts
 
-    # per-grain inputs: distinct persons, MRR stock
-    extra["demos"] = [(day(d), pk, ch) for pk, d, ch in query(
-        conn, "SELECT e.person_key, e.event_date, p.original_channel FROM events e LEFT JOIN people p "
-              "ON p.person_key = e.person_key WHERE e.event_type = 'demo_requested' AND e.person_key IS NOT NULL "
-              "AND e.event_date >= ? AND e.event_date <= ?", (lo, hi))]
-    extra["nurture"] = [(day(d), pk) for pk, d in query(
-        conn, "SELECT person_key, event_date FROM events WHERE event_type = 'nurture_enrolled' "
-              "AND person_key IS NOT NULL AND event_date >= ? AND event_date <= ?", (lo, hi))]
-    shares: dict[str, dict[str, float]] = {}
-    for ok, ch, credit in query(conn, "SELECT opportunity_key, channel, SUM(credit) FROM attribution_credits "
-                                      "WHERE model = ? AND target = 'revenue' GROUP BY opportunity_key, channel",
-                                (attribution_model,)):
-        shares.setdefault(ok, {})[ch] = credit or 0.0
-    mrr = []
-    for ok, o in sorted(opps.items()):
-        won = o["events"].get("deal_won")
-        if not won or o["amount_monthly"] is None:
+
+def _first_won(conn: Any) -> str:
+    """Subquery: (opportunity_key, event_date) of each opportunity's first deal_won event."""
+    d_ = DIALECTS[dialect(conn)]
+    return (f"(SELECT opportunity_key, event_date FROM (SELECT opportunity_key, event_date, ROW_NUMBER() OVER ("
+            f"PARTITION BY opportunity_key ORDER BY {d_['ts_second'].format(col='occurred_at')}, event_id"
+            f"{d_['order_c']}) AS rn FROM events WHERE event_type = 'deal_won' AND opportunity_key IS NOT NULL) f "
+            f"WHERE rn = 1)")
+
+
+def _persons_per_period(conn: Any, lo: str, hi: str, pmaps: list[dict[str, tuple]]) -> list[dict[tuple, dict]]:
+    """The non-additive counts, for each day -> period map: K06 demos (distinct persons with a demo_requested in P;
+    total and by the person's original channel) and K40 nurture (distinct persons enrolled in P), keyed like rolled
+    facts (dim, value, period_start). One pass over those events, one person at a time."""
+    out: list[dict[tuple, dict]] = [{} for _ in pmaps]
+    if not pmaps:
+        return out
+    rows = stream(conn, "SELECT e.person_key, e.event_type, e.event_date, p.original_channel FROM events e LEFT JOIN "
+                        "people p ON p.person_key = e.person_key WHERE e.event_type IN ('demo_requested', "
+                        "'nurture_enrolled') AND e.person_key IS NOT NULL AND e.event_date >= ? AND "
+                        "e.event_date <= ? ORDER BY e.person_key", (lo, hi))
+    single: dict[tuple, int] = {}  # (event type, day, channel) -> persons with events of one type on one day
+
+    def count(counts: dict, et: str, p0: str, ch: str, n: float) -> None:
+        if et == "demo_requested":
+            _bump(counts, (None, None, p0), "demos", n)
+            _bump(counts, ("channel", ch, p0), "demos", n)
+        else:
+            _bump(counts, (None, None, p0), "nurture", n)
+
+    for _pk, events in itertools.groupby(rows, key=itemgetter(0)):
+        events = list(events)
+        ch = events[0][3] or "unattributed"
+        days = {(et, day(d)) for _, et, d, _ in events}
+        if len(days) == 1:  # the common case: additive, counted per day below
+            key = (*days.pop(), ch)
+            single[key] = single.get(key, 0) + 1
             continue
-        start = o["close_day"] or won[0]
-        mm = fx.convert(o["amount_monthly"], o["currency"], start)
-        if mm is None:
-            continue
-        stop = _add_months(date.fromisoformat(start), model.contract_months or 12).isoformat()
-        mrr.append((start, stop, mm, shares.get(ok, {})))
-    extra["mrr"] = mrr
-    return facts, extra
+        for pmap, counts in zip(pmaps, out):
+            for et, p0 in {(et, pmap[d][0]) for et, d in days if d in pmap}:
+                count(counts, et, p0, ch, 1.0)
+    for (et, d, ch), n in single.items():
+        for pmap, counts in zip(pmaps, out):
+            if d in pmap:
+                count(counts, et, pmap[d][0], ch, float(n))
+    return out
 
 
-def _opportunities(conn: Any, tz: str) -> dict[str, dict]:
+def _opportunities(conn: Any, tz: str) -> Iterator[tuple[str, dict]]:
+    """(opportunity_key, opportunity) one at a time by key; `events` holds the first event (by time, event_id) of each
+    opportunity event type as (day, amount, currency), `campaign` the first campaign_key of those events."""
+    d_ = DIALECTS[dialect(conn)]
+    c = d_["order_c"]
     cols = ("opportunity_key", "source_system", "account_key", "created_at", "closed_at", "close_date", "amount",
             "currency", "amount_monthly", "sourced_channel", "first_touch_at")
-    opps = {}
-    for r in query(conn, f"SELECT {', '.join(cols)} FROM opportunities"):
-        o = dict(zip(cols, r))
+    opps = stream(conn, f"SELECT {', '.join(cols)} FROM opportunities WHERE opportunity_key IS NOT NULL "
+                        f"ORDER BY opportunity_key{c}")
+    events = stream(conn, f"SELECT opportunity_key, event_type, event_date, amount, currency, campaign_key FROM events "
+                          f"WHERE event_type IN {in_list(OPPORTUNITY_TYPES)} AND opportunity_key IS NOT NULL ORDER BY "
+                          f"opportunity_key{c}, event_type{c}, {d_['ts_second'].format(col='occurred_at')}, event_id{c}")
+    for ok, rows, evs in merge_groups(opps, events):
+        if not rows:
+            continue  # events of an opportunity outside the system of record / deleted
+        o = dict(zip(cols, rows[0]))
         o["channel"] = o["sourced_channel"] or "unattributed"
         o["campaign"] = None
         o["close_day"] = day(o["close_date"]) or (_local(o["closed_at"], tz) if o["closed_at"] else None)
         o["created_day"] = _local(o["created_at"], tz) if o["created_at"] else None
         o["first_touch_day"] = _local(o["first_touch_at"], tz) if o["first_touch_at"] else None
         o["events"] = {}
-        opps[o["opportunity_key"]] = o
-    for ok, et, d, occ, eid, amount, cur, camp in sorted(
-        (tuple(r) for r in query(
-            conn, f"SELECT opportunity_key, event_type, event_date, occurred_at, event_id, amount, currency, "
-                  f"campaign_key FROM events WHERE event_type IN {in_list(OPPORTUNITY_TYPES)} "
-                  f"AND opportunity_key IS NOT NULL")),
-        key=lambda r: (r[0], r[1], ts(r[3]), r[4]),
-    ):
-        o = opps.get(ok)
-        if o is None:
-            continue  # events of an opportunity outside the system of record / deleted
-        if et not in o["events"]:
-            o["events"][et] = (day(d), amount, cur)
-        if camp and o["campaign"] is None:
-            o["campaign"] = camp
-    return opps
+        for _, et, d, amount, cur, camp in evs:
+            if et not in o["events"]:
+                o["events"][et] = (day(d), amount, cur)
+            if camp and o["campaign"] is None:
+                o["campaign"] = camp
+        yield ok, o
 
 
 def _opportunity_sr(conn: Any) -> dict[str, str]:
     """SR(o) per opportunity (§5.4) from opportunity_people, people answers and lead_created dates."""
-    from warehouse.attribution import self_reported_of
+    from warehouse.attribution import self_reported_by_opportunity
 
-    people_of: dict[str, list[str]] = {}
-    for ok, pk in query(conn, "SELECT opportunity_key, person_key FROM opportunity_people"):
-        people_of.setdefault(ok, []).append(pk)
-    sr = {pk: ch for pk, ch in query(conn, "SELECT p.person_key, p.self_reported_channel FROM people p WHERE "
-                                           "p.self_reported_channel IS NOT NULL AND p.person_key IN "
-                                           "(SELECT person_key FROM opportunity_people)")}
-    lead = {pk: ts(v) for pk, v in query(conn, "SELECT person_key, MIN(occurred_at) FROM events WHERE event_type = "
-                                               "'lead_created' AND person_key IN (SELECT person_key FROM "
-                                               "opportunity_people) GROUP BY person_key")}
-    out = {}
-    for ok, pks in people_of.items():
-        s = self_reported_of(pks, lead, sr)
-        if s:
-            out[ok] = s
-    return out
+    return dict(self_reported_by_opportunity(conn))
 
 
-def _cohort_facts(conn: Any, facts: _Facts, opps: dict, as_of: str) -> None:
-    """K10–K15 cohort numerators/denominators by cohort entry day (total and channel)."""
-    stage: dict[str, dict[int, str]] = {}
-    chan: dict[str, str] = {}
+def _cohort_facts(conn: Any, facts: _Facts, as_of: str, tz: str) -> None:
+    """K10–K15 cohort numerators/denominators by cohort entry day (total and channel), one person (by the first day
+    of each stage, from lifecycle events, linked opportunities and demos) and one opportunity at a time."""
+    c = DIALECTS[dialect(conn)]["order_c"]
     rank = {"lead_created": 1, "became_mql": 2, "became_sql": 3, "became_customer": 5}
-    for pk, et, d, ch in query(conn, f"SELECT person_key, event_type, MIN(event_date), MIN(channel) FROM events "
-                                     f"WHERE event_type IN {in_list(LIFECYCLE_TYPES)} AND person_key IS NOT NULL "
-                                     f"GROUP BY person_key, event_type"):
-        stage.setdefault(pk, {})[rank[et]] = day(d)
-        chan.setdefault(pk, ch)
-    for ok, pk in query(conn, "SELECT opportunity_key, person_key FROM opportunity_people"):
-        o = opps.get(ok)
-        if not o:
-            continue
-        s = stage.setdefault(pk, {})
-        if o["created_day"]:
-            s[4] = min(s.get(4, "9999"), o["created_day"])
-        won = o["events"].get("deal_won")
-        if won:
-            s[5] = min(s.get(5, "9999"), won[0])
-    demo = {pk: day(d) for pk, d in query(conn, "SELECT person_key, MIN(event_date) FROM events WHERE event_type = "
-                                                "'demo_requested' AND person_key IS NOT NULL GROUP BY person_key")}
+    stages = stream(conn, f"SELECT person_key, event_type, MIN(event_date), MIN(channel) FROM events WHERE event_type "
+                          f"IN {in_list(LIFECYCLE_TYPES)} AND person_key IS NOT NULL GROUP BY person_key, event_type "
+                          f"ORDER BY person_key{c}, event_type{c}")
+    linked = stream(conn, f"SELECT op.person_key, o.created_at, w.event_date FROM opportunity_people op JOIN "
+                          f"opportunities o ON o.opportunity_key = op.opportunity_key LEFT JOIN {_first_won(conn)} w "
+                          f"ON w.opportunity_key = o.opportunity_key ORDER BY op.person_key{c}")
+    demos = stream(conn, f"SELECT person_key, MIN(event_date) FROM events WHERE event_type = 'demo_requested' AND "
+                         f"person_key IS NOT NULL GROUP BY person_key ORDER BY person_key{c}")
     add = facts.add
 
     def reached(s: dict[int, str], r: int) -> float:
         return 1.0 if any(k >= r and v <= as_of for k, v in s.items()) else 0.0
 
-    for pk in sorted(stage):
-        s = stage[pk]
-        ch = chan.get(pk, "unattributed")
-        demo_ok = 1.0 if pk in demo and demo[pk] <= as_of else 0.0
+    for _pk, firsts, opps, demo in merge_groups(stages, linked, demos):
+        if not firsts:
+            continue
+        s = {rank[et]: day(d) for _, et, d, _ in firsts}
+        ch = firsts[0][3]
+        for _, created, won in opps:
+            if created:
+                s[4] = min(s.get(4, "9999"), _local(created, tz))
+            if won:
+                s[5] = min(s.get(5, "9999"), day(won))
+        demo_ok = 1.0 if demo and day(demo[0][1]) <= as_of else 0.0
         if 1 in s:
             add("c_lead", s[1], 1.0, channel=ch)
             add("c_lead_mql", s[1], reached(s, 2), channel=ch)
@@ -477,8 +522,7 @@ def _cohort_facts(conn: Any, facts: _Facts, opps: dict, as_of: str) -> None:
         if 3 in s:
             add("c_sql", s[3], 1.0, channel=ch)
             add("c_sql_opp", s[3], reached(s, 4), channel=ch)
-    for ok in sorted(opps):
-        o = opps[ok]
+    for _ok, o in _opportunities(conn, tz):
         created = o["events"].get("opportunity_created")
         if not created:
             continue
@@ -701,31 +745,18 @@ def _bump(rolled: dict, key: tuple, m: str, x: float) -> None:
     md[m] = md.get(m, 0.0) + x
 
 
-def _rows_for_grain(facts: _Facts, extra: dict, model: Model, grain: str | None, pmap: dict[str, tuple],
-                    dims: tuple, mode: str) -> list[tuple]:
+def _rows_for_grain(facts: _Facts, persons: dict[tuple, dict], model: Model, grain: str | None,
+                    pmap: dict[str, tuple], dims: tuple, mode: str) -> Iterator[tuple]:
+    """The KPI rows (COLUMNS) of one grain's periods, generated one at a time."""
     rolled = _roll(facts.s, pmap, tuple(dims) + ("channel",))  # channels feed K44 / K48 even for totals
-    # distinct persons per period
-    seen = set()
-    for d, pk, ch in extra["demos"]:
-        p = pmap.get(d)
-        if p and (pk, p[0]) not in seen:
-            seen.add((pk, p[0]))
-            _bump(rolled, (None, None, p[0]), "demos", 1.0)
-            if "channel" in dims:
-                _bump(rolled, ("channel", ch or "unattributed", p[0]), "demos", 1.0)
-    seen = set()
-    for d, pk in extra["nurture"]:
-        p = pmap.get(d)
-        if p and (pk, p[0]) not in seen:
-            seen.add((pk, p[0]))
-            _bump(rolled, (None, None, p[0]), "nurture", 1.0)
+    for key, md in persons.items():  # distinct persons per period (_persons_per_period)
+        for m, x in md.items():
+            _bump(rolled, key, m, x)
     bounds = sorted(set(pmap.values()))
-    _mrr_stock(extra["mrr"], bounds, rolled, "channel" in dims)
+    _mrr_stock(facts, bounds, rolled, "channel" in dims)
 
     end_of = dict(bounds)
     empty: dict = {}
-    out = []
-    append = out.append
     for s0, _ in bounds:
         rolled.setdefault((None, None, s0), {})
     for (dim, v, p), md in rolled.items():
@@ -748,26 +779,20 @@ def _rows_for_grain(facts: _Facts, extra: dict, model: Model, grain: str | None,
             value, num, den = fn(s)
             if dim is not None and not (value or num or den):
                 continue
-            append((grain, p, e, name, ch, camp, src, value, num, den, status(s, value) if status else None, path))
-    return out
+            yield grain, p, e, name, ch, camp, src, value, num, den, status(s, value) if status else None, path
 
 
-def _mrr_stock(won: list[tuple], bounds: list[tuple], rolled: dict, by_channel: bool) -> None:
+def _mrr_stock(facts: _Facts, bounds: list[tuple], rolled: dict, by_channel: bool) -> None:
     """MRR(d) at each period end d: Σ monthly amounts with start ≤ d < start + contract_months (total, channel)."""
-    deltas: list[tuple[str, float, dict]] = []
-    for start, stop, mm, shares in won:
-        deltas.append((start, mm, shares))
-        deltas.append((stop, -mm, shares))
-    deltas.sort(key=lambda x: x[0])
+    days = sorted(facts.mrr)
     total = 0.0
     by_ch: dict[str, float] = {}
     i = 0
     for s, e in sorted(bounds, key=lambda b: b[1]):
-        while i < len(deltas) and deltas[i][0] <= e:
-            _, x, shares = deltas[i]
-            total += x
-            for ch, share in shares.items():
-                by_ch[ch] = by_ch.get(ch, 0.0) + x * share
+        while i < len(days) and days[i] <= e:
+            total += facts.mrr[days[i]]
+            for ch, x in facts.mrr_channel[days[i]].items():
+                by_ch[ch] = by_ch.get(ch, 0.0) + x
             i += 1
         if abs(total) > 1e-9:
             _bump(rolled, (None, None, s), "mrr", total)
@@ -793,12 +818,13 @@ def compute_kpis(conn: Any, model: Model, start: str, end: str, grain: str | Non
     if mode not in ("in_period", "cohort"):
         raise ValueError("mode must be in_period or cohort")
     fx = Fx(conn, model.reporting_currency)
-    facts, extra = _load(conn, model, start, end, attribution_model or model.default_model,
-                         as_of if mode == "cohort" else None, fx)
+    facts = _load(conn, model, start, end, attribution_model or model.default_model,
+                  as_of if mode == "cohort" else None, fx)
     if mode == "cohort":
-        _cohort_facts(conn, facts, extra["opps"], as_of or "9999-12-31")
+        _cohort_facts(conn, facts, as_of or "9999-12-31", model.timezone)
     pmap = periods(start, end, grain, model.fiscal_year_start_month, clip=True)
-    rows = _rows_for_grain(facts, extra, model, grain, pmap, (by,) if by else (), mode)
+    persons = _persons_per_period(conn, start, end, [pmap])[0]
+    rows = list(_rows_for_grain(facts, persons, model, grain, pmap, (by,) if by else (), mode))
     if by is not None:
         col = COLUMNS.index(_DIM_KEYS[by])
         rows = [r for r in rows if r[col] is not None]
@@ -819,6 +845,7 @@ def data_range(conn: Any) -> tuple[str, str] | None:
 # up (day x campaign alone would be about half of kpi_values). `compute_kpis` (and `funnelsync kpis --grain day --by
 # campaign`) still computes any grain x slice on demand from the events.
 STORED_SLICES = {"day": ("channel",)}
+WRITE_ROWS = 5000
 
 
 def refresh_kpis(conn: Any, model: Model, start: str | None = None, end: str | None = None,
@@ -849,24 +876,31 @@ def refresh_kpis(conn: Any, model: Model, start: str | None = None, end: str | N
         # ISO weeks may cross the fiscal year: read 6 more days each side so such a week is complete
         load_lo = lo if full else (date.fromisoformat(lo) - timedelta(days=6)).isoformat()
         load_hi = hi if full else (date.fromisoformat(hi) + timedelta(days=6)).isoformat()
-        facts, extra = _load(conn, model, load_lo, load_hi, model.default_model, None, fx)
+        facts = _load(conn, model, load_lo, load_hi, model.default_model, None, fx)
         # the data's date range = the days holding any KPI fact (no extra scan for MIN/MAX(event_date))
         days = [d for (dim, _v, d) in facts.s if dim is None]
         emit_lo, emit_hi = (min(days), max(days)) if days else ("9999-12-31", "0001-01-01")
+        pmaps = {g: periods(emit_lo, emit_hi, g, fy, clip=False) for g in (GRAINS if emit_lo <= emit_hi else ())}
+        persons = dict(zip(pmaps, _persons_per_period(conn, load_lo, load_hi, list(pmaps.values()))))
         spent["read"] = clock() - t0
         if bulk and emit_lo <= emit_hi:  # bulk load: drop the index, recreate it once the rows are in (~15% faster)
             for idx in KPI_VALUES.indexes:
                 execute(conn, f"DROP INDEX IF EXISTS ix_kpi_values_{'_'.join(idx)}")
-        for grain in GRAINS if emit_lo <= emit_hi else ():
+        for grain, pmap in pmaps.items():  # rows are written as they are computed, WRITE_ROWS at a time
             t1 = clock()
-            pmap = periods(emit_lo, emit_hi, grain, fy, clip=False)
-            rows = _rows_for_grain(facts, extra, model, grain, pmap, STORED_SLICES.get(grain, BY), "in_period")
+            rows = _rows_for_grain(facts, persons[grain], model, grain, pmap, STORED_SLICES.get(grain, BY),
+                                   "in_period")
             if not full:  # exactly the periods the DELETE above removed
-                rows = [r for r in rows if r[2] >= lo and r[1] <= hi]
-            t2 = clock()
-            insert_rows(conn, "kpi_values", COLUMNS, rows)
-            spent["compute"] += t2 - t1
-            spent["write"] += clock() - t2
+                rows = (r for r in rows if r[2] >= lo and r[1] <= hi)
+            while True:
+                chunk = list(itertools.islice(rows, WRITE_ROWS))
+                t2 = clock()
+                spent["compute"] += t2 - t1
+                if not chunk:
+                    break
+                insert_rows(conn, "kpi_values", COLUMNS, chunk)
+                t1 = clock()
+                spent["write"] += t1 - t2
         if bulk:  # (re)create the index even when nothing was written
             t2 = clock()
             for stmt in ddl(KPI_VALUES, SQLITE_TYPES if dialect(conn) == "sqlite" else PG_TYPES)[1:]:
