@@ -54,7 +54,7 @@ import itertools
 import sys
 import time
 from calendar import monthrange
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, timedelta
 from functools import cache
 from operator import itemgetter
@@ -148,18 +148,33 @@ def periods(start: str, end: str, grain: str | None, fy_start: int = 1, clip: bo
     return out
 
 
+@cache
+def segment_start(d: str) -> str:
+    """First day of the span holding day `d` that lies inside one period of every grain from week up: its ISO week
+    cut at month ends (quarters and years, fiscal or not, are unions of months)."""
+    x = date.fromisoformat(d)
+    return max(x - timedelta(days=x.weekday()), x.replace(day=1)).isoformat()
+
+
 # ---- facts ------------------------------------------------------------------------------------------------------
 
 
 class _Facts:
-    """Day-level additive facts: (dim, value, day) -> {measure: number}; dim None = the total. `mrr` / `mrr_channel`:
-    day -> the change of the MRR stock (K30) that day, total / {channel: change}."""
+    """Additive facts. `s`: (dim, value, day) -> {measure: number} for the total (dim None) and channel slices.
+    `sl`: (dim, value) -> {bucket: {measure: number}} for campaign, source and path slices, kept not by day but by
+    `bucket(day)`, the first day of a span that lies inside one period of every grain they are rolled to (an ISO week
+    cut at month ends for a refresh; the period itself for one grain), so what is held grows with slices x periods,
+    not slices x days, and each slice rolls up on its own. `mrr` / `mrr_channel`: day -> the change of the MRR stock
+    (K30) that day, total / {channel: change}."""
 
-    def __init__(self, lo: str, hi: str):
+    def __init__(self, lo: str, hi: str, bucket: Callable[[str], str]):
         self.lo, self.hi = lo, hi
         self.s: dict[tuple, dict[str, float]] = {}
+        self.sl: dict[tuple, dict[str, dict[str, float]]] = {}
         self.mrr: dict[str, float] = {}
         self.mrr_channel: dict[str, dict[str, float]] = {}
+        self.bucket = bucket
+        self.buckets: dict[str, str] = {}
 
     def add(self, m: str, d: str, x: float, channel: Any = None, campaign: Any = None, source: Any = None,
             path: Any = None) -> None:
@@ -177,24 +192,39 @@ class _Facts:
             if md is None:
                 md = s[_kept(("channel", channel, d))] = {}
             md[m] = md.get(m, 0.0) + x
+        if campaign is None and source is None and path is None:
+            return
+        b = self.buckets.get(d)
+        if b is None:
+            b = self.buckets[d] = sys.intern(self.bucket(d))
+        sl = self.sl
         if campaign is not None:
-            md = s.get(("campaign", campaign, d))
+            bs = sl.get(("campaign", campaign))
+            if bs is None:
+                bs = sl[_kept(("campaign", campaign))] = {}
+            md = bs.get(b)
             if md is None:
-                md = s[_kept(("campaign", campaign, d))] = {}
+                md = bs[b] = {}
             md[m] = md.get(m, 0.0) + x
         if source is not None:
-            md = s.get(("source", source, d))
+            bs = sl.get(("source", source))
+            if bs is None:
+                bs = sl[_kept(("source", source))] = {}
+            md = bs.get(b)
             if md is None:
-                md = s[_kept(("source", source, d))] = {}
+                md = bs[b] = {}
             md[m] = md.get(m, 0.0) + x
         if path is not None:
-            md = s.get(("path", path, d))
+            bs = sl.get(("path", path))
+            if bs is None:
+                bs = sl[_kept(("path", path))] = {}
+            md = bs.get(b)
             if md is None:
-                md = s[_kept(("path", path, d))] = {}
+                md = bs[b] = {}
             md[m] = md.get(m, 0.0) + x
 
     def add_slice(self, m: str, d: str, x: float, dim: str, v: Any) -> None:
-        """Add to one slice only (not to the total)."""
+        """Add to one day-kept slice (channel) only, not to the total."""
         if x and self.lo <= d <= self.hi:
             md = self.s.get((dim, v, d))
             if md is None:
@@ -219,13 +249,15 @@ def _local(value: Any, tz: str) -> str:
     return local_date(ts(value), tz)
 
 
-def _load(conn: Any, model: Model, lo: str, hi: str, attribution_model: str, as_of: str | None, fx: Fx) -> _Facts:
-    """Every additive fact over [lo, hi] (and the MRR changes). Each scan is grouped in SQL or streamed (by
-    opportunity, by campaign and person), so only day-level aggregates stay in memory."""
+def _load(conn: Any, model: Model, lo: str, hi: str, attribution_model: str, as_of: str | None, fx: Fx,
+          bucket: Callable[[str], str]) -> _Facts:
+    """Every additive fact over [lo, hi] (and the MRR changes); campaign / source / path slices by `bucket(day)`.
+    Each scan is grouped in SQL or streamed (by opportunity, by campaign and person), so only day-level aggregates
+    stay in memory."""
     from warehouse.attribution import self_reported_by_opportunity
 
     tz = model.timezone
-    facts = _Facts(lo, hi)
+    facts = _Facts(lo, hi, bucket)
     add = facts.add
     d_ = DIALECTS[dialect(conn)]
     scan, c = d_["scan"], d_["order_c"]
@@ -330,21 +362,32 @@ def _load(conn: Any, model: Model, lo: str, hi: str, attribution_model: str, as_
         add("newcust", day(d), float(n), channel=ch)
 
     # 5. pairs (email, webinar, event, direct-mail cohorts), streamed by (campaign, person): a pair's roles bitmask;
-    #    the cohort role (bit 1: first send / registration) dates the pair and names its source
+    #    the cohort role (bit 1: first send / registration) dates the pair and names its source. Pairs are counted
+    #    by (family, day, source, roles) within a campaign and added to the facts when the campaign ends (counts:
+    #    exact in any order).
     role_bit: dict[str, tuple[str, int]] = {}
     for fam, roles in PAIR_FAMILIES.items():
         for i, t in enumerate(roles):
             role_bit[t] = (fam, 1 << i)
-    groups: dict[tuple, int] = {}
+    measures = {fam: [f"{fam}_{r}" for r in roles.values()] for fam, roles in PAIR_FAMILIES.items()}
+    groups: dict[tuple, int] = {}  # (family, cohort day, cohort source, roles) -> pairs, of the current campaign
     pair: dict[str, list] = {}  # family -> [roles bitmask, cohort day, cohort source] of the current pair
 
-    def close_pair(camp: Any) -> None:
+    def close_pair() -> None:
         for fam, (bits, d, src) in pair.items():
             if bits & 1 and lo <= d <= hi:
-                k = (fam, d, camp, src, bits)
-                n = groups.get(k)
-                groups[k if n else _kept(k)] = (n or 0) + 1
+                k = (fam, d, src, bits)
+                groups[k] = groups.get(k, 0) + 1
         pair.clear()
+
+    def close_campaign(camp: Any) -> None:
+        for (fam, d, src, bits), n in groups.items():
+            for i, m in enumerate(measures[fam]):
+                if bits >> i & 1:
+                    add(m, d, float(n), campaign=camp, source=src or None)
+            if fam == "dm" and bits & 0b110 == 0b110:
+                add("dm_both", d, float(n), campaign=camp, source=src or None)
+        groups.clear()
 
     bound = " AND event_date <= ?" if as_of else ""
     cur_camp = cur_pk = None
@@ -353,7 +396,9 @@ def _load(conn: Any, model: Model, lo: str, hi: str, attribution_model: str, as_
                   f"{scan}event_type IN {in_list(role_bit)} AND person_key IS NOT NULL{bound} "
                   f"ORDER BY campaign_key, person_key", (as_of,) if as_of else ()):
         if pk != cur_pk or camp != cur_camp:
-            close_pair(cur_camp)
+            close_pair()
+            if camp != cur_camp:
+                close_campaign(cur_camp)
             cur_camp, cur_pk = camp, pk
         fam, bit = role_bit[et]
         p = pair.get(fam)
@@ -364,14 +409,8 @@ def _load(conn: Any, model: Model, lo: str, hi: str, attribution_model: str, as_
             d, src = day(d), src or ""
             if d < p[1] or (d == p[1] and src < p[2]):
                 p[1], p[2] = d, src
-    close_pair(cur_camp)
-    measures = {fam: [f"{fam}_{r}" for r in roles.values()] for fam, roles in PAIR_FAMILIES.items()}
-    for (fam, d, camp, src, bits), n in sorted(groups.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
-        for i, m in enumerate(measures[fam]):
-            if bits >> i & 1:
-                add(m, d, float(n), campaign=camp, source=src or None)
-        if fam == "dm" and bits & 0b110 == 0b110:
-            add("dm_both", d, float(n), campaign=camp, source=src or None)
+    close_pair()
+    close_campaign(cur_camp)
 
     # 6. K17 landing pages: forms by properties.page_path, sessions by landing_path
     page = d_["json_text"].format(col="properties", key="page_path")
@@ -720,11 +759,10 @@ _BY_LETTER = {letter: [k for k in KPIS if letter in k[1]] for letter in "TCASP"}
 # ---- evaluation -------------------------------------------------------------------------------------------------
 
 
-def _roll(day_slices: dict, pmap: dict[str, tuple], dims: tuple) -> dict[tuple, dict]:
+def _roll(items: Iterable[tuple[tuple, dict]], pmap: dict[str, tuple]) -> dict[tuple, dict]:
+    """((dim, value, day or bucket), measures) -> {(dim, value, period_start): summed measures}."""
     out: dict[tuple, dict] = {}
-    for (dim, v, d), md in day_slices.items():
-        if dim is not None and dim not in dims:
-            continue
+    for (dim, v, d), md in items:
         p = pmap.get(d)
         if p is None:
             continue
@@ -747,8 +785,9 @@ def _bump(rolled: dict, key: tuple, m: str, x: float) -> None:
 
 def _rows_for_grain(facts: _Facts, persons: dict[tuple, dict], model: Model, grain: str | None,
                     pmap: dict[str, tuple], dims: tuple, mode: str) -> Iterator[tuple]:
-    """The KPI rows (COLUMNS) of one grain's periods, generated one at a time."""
-    rolled = _roll(facts.s, pmap, tuple(dims) + ("channel",))  # channels feed K44 / K48 even for totals
+    """The KPI rows (COLUMNS) of one grain's periods, generated one at a time: totals and channel slices from one
+    roll-up of their day facts, then each campaign / source / path value rolled up and emitted on its own."""
+    rolled = _roll(facts.s.items(), pmap)  # totals and channels (channels feed K44 / K48 even for totals)
     for key, md in persons.items():  # distinct persons per period (_persons_per_period)
         for m, x in md.items():
             _bump(rolled, key, m, x)
@@ -759,11 +798,10 @@ def _rows_for_grain(facts: _Facts, persons: dict[tuple, dict], model: Model, gra
     empty: dict = {}
     for s0, _ in bounds:
         rolled.setdefault((None, None, s0), {})
-    for (dim, v, p), md in rolled.items():
-        if dim is not None and dim not in dims:
-            continue
+
+    def emit(dim: str | None, v: Any, p: str, md: dict) -> Iterator[tuple]:
         tot = rolled.get((None, None, p), empty)
-        s = _Slice(md, tot, lambda ch, p=p: rolled.get(("channel", ch, p), empty), dim, v, model, mode)
+        s = _Slice(md, tot, lambda ch: rolled.get(("channel", ch, p), empty), dim, v, model, mode)
         e = end_of[p]
         ch = v if dim == "channel" else None
         camp = v if dim == "campaign" else None
@@ -780,6 +818,14 @@ def _rows_for_grain(facts: _Facts, persons: dict[tuple, dict], model: Model, gra
             if dim is not None and not (value or num or den):
                 continue
             yield grain, p, e, name, ch, camp, src, value, num, den, status(s, value) if status else None, path
+
+    for (dim, v, p), md in rolled.items():
+        if dim is None or dim in dims:
+            yield from emit(dim, v, p, md)
+    for (dim, v), buckets in facts.sl.items():
+        if dim in dims:
+            for (_, _, p), md in _roll((((dim, v, b), md) for b, md in buckets.items()), pmap).items():
+                yield from emit(dim, v, p, md)
 
 
 def _mrr_stock(facts: _Facts, bounds: list[tuple], rolled: dict, by_channel: bool) -> None:
@@ -818,11 +864,11 @@ def compute_kpis(conn: Any, model: Model, start: str, end: str, grain: str | Non
     if mode not in ("in_period", "cohort"):
         raise ValueError("mode must be in_period or cohort")
     fx = Fx(conn, model.reporting_currency)
+    pmap = periods(start, end, grain, model.fiscal_year_start_month, clip=True)
     facts = _load(conn, model, start, end, attribution_model or model.default_model,
-                  as_of if mode == "cohort" else None, fx)
+                  as_of if mode == "cohort" else None, fx, lambda d: pmap[d][0])
     if mode == "cohort":
         _cohort_facts(conn, facts, as_of or "9999-12-31", model.timezone)
-    pmap = periods(start, end, grain, model.fiscal_year_start_month, clip=True)
     persons = _persons_per_period(conn, start, end, [pmap])[0]
     rows = list(_rows_for_grain(facts, persons, model, grain, pmap, (by,) if by else (), mode))
     if by is not None:
@@ -844,7 +890,7 @@ def data_range(conn: Any) -> tuple[str, str] | None:
 # Day-grain rows store totals and channel slices; campaign / source / landing-path slices are stored from week grain
 # up (day x campaign alone would be about half of kpi_values). `compute_kpis` (and `funnelsync kpis --grain day --by
 # campaign`) still computes any grain x slice on demand from the events.
-STORED_SLICES = {"day": ("channel",)}
+STORED_SLICES = {"day": ("channel",)}  # day grain: only day-kept slices (see _Facts)
 WRITE_ROWS = 5000
 
 
@@ -876,11 +922,13 @@ def refresh_kpis(conn: Any, model: Model, start: str | None = None, end: str | N
         # ISO weeks may cross the fiscal year: read 6 more days each side so such a week is complete
         load_lo = lo if full else (date.fromisoformat(lo) - timedelta(days=6)).isoformat()
         load_hi = hi if full else (date.fromisoformat(hi) + timedelta(days=6)).isoformat()
-        facts = _load(conn, model, load_lo, load_hi, model.default_model, None, fx)
-        # the data's date range = the days holding any KPI fact (no extra scan for MIN/MAX(event_date))
+        facts = _load(conn, model, load_lo, load_hi, model.default_model, None, fx, segment_start)
+        # the data's date range = the days holding any KPI fact (no extra scan for MIN/MAX(event_date)); from week
+        # grain up the day -> period maps also cover the span (segment) holding the first day
         days = [d for (dim, _v, d) in facts.s if dim is None]
         emit_lo, emit_hi = (min(days), max(days)) if days else ("9999-12-31", "0001-01-01")
-        pmaps = {g: periods(emit_lo, emit_hi, g, fy, clip=False) for g in (GRAINS if emit_lo <= emit_hi else ())}
+        pmaps = {g: periods(emit_lo if g == "day" else segment_start(emit_lo), emit_hi, g, fy, clip=False)
+                 for g in (GRAINS if emit_lo <= emit_hi else ())}
         persons = dict(zip(pmaps, _persons_per_period(conn, load_lo, load_hi, list(pmaps.values()))))
         spent["read"] = clock() - t0
         if bulk and emit_lo <= emit_hi:  # bulk load: drop the index, recreate it once the rows are in (~15% faster)

@@ -26,6 +26,10 @@ _CHUNK = 500  # keys per IN (...) lookup
 # SQLite's page cache bounds the memory of a sync (one page of records is all Python holds): FUNNELSYNC_SQLITE_CACHE_MB
 CACHE_MB = int(os.environ.get("FUNNELSYNC_SQLITE_CACHE_MB") or 12)
 PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", f"cache_size=-{CACHE_MB * 1024}", "temp_store=FILE")
+# The rebuild after a sync (derive, KPIs) reads in index order and sorts: SQLite bounds each sorter's memory by the
+# page cache size, and several sorted queries are open at once (merged by key), so it runs with a small cache:
+# memory stays flat however large the warehouse (a larger cache does not make it faster: bench/kpi_refresh.py).
+REBUILD_CACHE_MB = 2
 
 
 def utc_now() -> str:
@@ -85,6 +89,16 @@ class SqliteWarehouse:
             yield
         finally:
             os.close(fd)
+
+    @contextlib.contextmanager
+    def derive_lock(self) -> Iterator[None]:
+        """Around the rebuild of derived tables (funnelsync.sync.post_sync). SQLite serializes writers itself (and a
+        sync holds `lock()`); this narrows the page cache, which also bounds every sorter, to REBUILD_CACHE_MB."""
+        self.conn.execute(f"PRAGMA cache_size=-{REBUILD_CACHE_MB * 1024}")
+        try:
+            yield
+        finally:
+            self.conn.execute(f"PRAGMA cache_size=-{CACHE_MB * 1024}")
 
     # ---- state -----------------------------------------------------------------------------------------------
 
