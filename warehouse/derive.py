@@ -66,6 +66,7 @@ DIALECTS: dict[str, dict[str, str]] = {
         "ts_second": "{col}",  # a TS column at the precision of its text form (`ts()`)
         "scan": "+",  # `+col` keeps SQLite off an index: a full scan beats index lookups for most of a table
         "bulk_drop_index": "yes",  # refresh_kpis drops kpi_values' index while bulk-inserting (readers keep a snapshot)
+        "pairs_index": " INDEXED BY ix_events_pairs",  # SQLite's planner, without statistics, would sort instead
     },
     "postgresql": {
         "param": "%s",
@@ -75,6 +76,7 @@ DIALECTS: dict[str, dict[str, str]] = {
         "ts_second": "date_trunc('second', {col})",
         "scan": "",
         "bulk_drop_index": "",  # DROP INDEX would lock dashboards' readers out until commit
+        "pairs_index": "",
     },
 }
 

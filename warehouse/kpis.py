@@ -78,7 +78,14 @@ from warehouse.derive import (
     stream,
     ts,
 )
-from warehouse.schema import KPI_VALUES, PG_TYPES, SQLITE_TYPES, ddl
+from warehouse.schema import (
+    KPI_VALUES,
+    PAIR_TYPES,
+    PAIRS_WHERE,
+    PG_TYPES,
+    SQLITE_TYPES,
+    ddl,
+)
 
 GRAINS = ("day", "week", "month", "quarter", "year")
 BY = ("channel", "campaign", "source", "path")
@@ -99,6 +106,7 @@ PAIR_FAMILIES = {
     "evt": {"event_registered": "c", "event_attended": "att"},
     "dm": {"direct_mail_sent": "c", "direct_mail_claimed": "claim", "meeting_booked": "book"},
 }
+assert sorted(t for roles in PAIR_FAMILIES.values() for t in roles) == sorted(PAIR_TYPES)  # the index's rows
 _DIM_KEYS = {"channel": "channel", "campaign": "campaign_key", "source": "source_system", "path": "landing_path"}
 
 
@@ -260,7 +268,7 @@ def _load(conn: Any, model: Model, lo: str, hi: str, attribution_model: str, as_
     facts = _Facts(lo, hi, bucket)
     add = facts.add
     d_ = DIALECTS[dialect(conn)]
-    scan, c = d_["scan"], d_["order_c"]
+    c = d_["order_c"]
 
     # 1a. web aggregates and form fills: grouped by day and channel
     for et, d, ch, n, q in query(
@@ -391,10 +399,10 @@ def _load(conn: Any, model: Model, lo: str, hi: str, attribution_model: str, as_
 
     bound = " AND event_date <= ?" if as_of else ""
     cur_camp = cur_pk = None
-    for camp, pk, et, d, src in stream(  # SQLite reads it in its campaign_key index order (no full sort)
-            conn, f"SELECT campaign_key, person_key, event_type, event_date, source_system FROM events WHERE "
-                  f"{scan}event_type IN {in_list(role_bit)} AND person_key IS NOT NULL{bound} "
-                  f"ORDER BY campaign_key, person_key", (as_of,) if as_of else ()):
+    for camp, pk, et, d, src in stream(  # in the order of the partial index ix_events_pairs (no sort), index only
+            conn, f"SELECT campaign_key, person_key, event_type, event_date, source_system FROM events"
+                  f"{d_['pairs_index']} WHERE {PAIRS_WHERE}{bound} ORDER BY campaign_key, person_key",
+            (as_of,) if as_of else ()):
         if pk != cur_pk or camp != cur_camp:
             close_pair()
             if camp != cur_camp:

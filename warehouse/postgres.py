@@ -239,8 +239,8 @@ class PostgresWarehouse:
             have: dict[str, set[str]] = {}
             for t, c in cur.fetchall():
                 have.setdefault(t, set()).add(c)
-            cur.execute("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")
-            indexes = {r[0] for r in cur.fetchall()}
+            cur.execute("SELECT tablename, indexname FROM pg_indexes WHERE schemaname = current_schema()")
+            indexes = {r[1]: r[0] for r in cur.fetchall()}
             for table in schema.TABLES:
                 stmts = pg_ddl(table)
                 if table.name not in have:
@@ -250,8 +250,12 @@ class PostgresWarehouse:
                 for name, kind in table.columns:
                     if name not in have[table.name]:
                         cur.execute(f"ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS {name} {schema.PG_TYPES[kind]}")
-                for cols, stmt in zip(table.indexes, stmts[1:]):
-                    if f"ix_{table.name}_{'_'.join(cols)}" not in indexes:
+                wanted = dict(table.index_statements())
+                for name, on in indexes.items():
+                    if on == table.name and name.startswith(f"ix_{table.name}_") and name not in wanted:
+                        cur.execute(f"DROP INDEX {name}")  # an index an earlier version declared
+                for name, stmt in wanted.items():
+                    if name not in indexes:
                         cur.execute(stmt)
 
     # ---- locks -----------------------------------------------------------------------------------------------

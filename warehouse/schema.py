@@ -22,14 +22,31 @@ class Table:
     pk: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
     not_null: tuple[str, ...] = ()
+    partial: tuple[tuple[str, tuple[str, ...], str], ...] = ()  # (name, columns, WHERE): an index of some rows
 
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c for c, _ in self.columns)
 
+    def index_statements(self) -> list[tuple[str, str]]:
+        """(name, CREATE INDEX IF NOT EXISTS ...) of every index; names start with `ix_<table>_`."""
+        out = [(f"ix_{self.name}_{'_'.join(cols)}", cols, "") for cols in self.indexes]
+        out += [(f"ix_{self.name}_{name}", cols, f" WHERE {where}") for name, cols, where in self.partial]
+        return [(n, f"CREATE INDEX IF NOT EXISTS {n} ON {self.name} ({', '.join(cols)}){w}") for n, cols, w in out]
 
-def _t(name, cols, pk, indexes=(), not_null=()):
-    return Table(name, tuple((c.split()[0], c.split()[1]) for c in cols.split(",") if c.strip()), pk, indexes, not_null)
+
+def _t(name, cols, pk, indexes=(), not_null=(), partial=()):
+    return Table(name, tuple((c.split()[0], c.split()[1]) for c in cols.split(",") if c.strip()), pk, indexes, not_null,
+                 partial)
+
+
+# (person, campaign) pair events (KPIs K34–K39, K45–K47: email sends, webinar / event registrations, direct mail):
+# warehouse/kpis.py reads them one (campaign, person) at a time through the partial index below, whose WHERE its query
+# repeats verbatim (SQLite uses a partial index only for a query whose WHERE holds the index's terms).
+PAIR_TYPES = ("email_sent", "email_delivered", "email_opened", "email_clicked", "email_unsubscribed", "email_bounced",
+              "webinar_registered", "webinar_attended", "event_registered", "event_attended", "direct_mail_sent",
+              "direct_mail_claimed", "meeting_booked")
+PAIRS_WHERE = "event_type IN (" + ", ".join(f"'{t}'" for t in PAIR_TYPES) + ") AND person_key IS NOT NULL"
 
 
 RAW_RECORDS = _t(
@@ -47,7 +64,7 @@ EVENTS = _t(
     source_name TEXT, ingested_at TS""",
     ("event_id",),
     indexes=(
-        ("event_type", "event_date"),
+        ("event_type", "event_date", "channel", "quantity"),  # covers the KPIs' per day and channel sums
         ("person_key", "occurred_at"),
         ("opportunity_key",),
         ("campaign_key", "event_date"),
@@ -56,6 +73,7 @@ EVENTS = _t(
     ),
     not_null=("event_type", "occurred_at", "event_date", "source_system", "source_object", "source_id", "channel",
               "quantity", "ingested_at"),
+    partial=(("pairs", ("campaign_key", "person_key", "event_type", "event_date", "source_system"), PAIRS_WHERE),),
 )
 # Identity contributions: one row per source record that names a person / company. `people` and `accounts`
 # are derived from them (merge by person_key / account_key), so a person in three systems is one row.
@@ -187,7 +205,5 @@ def ddl(table: Table, types: dict[str, str]) -> list[str]:
         cols.append(f"{name} {types[kind]}{nn}{default}")
     if table.pk:
         cols.append(f"PRIMARY KEY ({', '.join(table.pk)})")
-    out = [f"CREATE TABLE IF NOT EXISTS {table.name} ({', '.join(cols)})"]
-    for idx in table.indexes:
-        out.append(f"CREATE INDEX IF NOT EXISTS ix_{table.name}_{'_'.join(idx)} ON {table.name} ({', '.join(idx)})")
-    return out
+    return [f"CREATE TABLE IF NOT EXISTS {table.name} ({', '.join(cols)})"] + [
+        stmt for _, stmt in table.index_statements()]

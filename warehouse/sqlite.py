@@ -67,7 +67,13 @@ class SqliteWarehouse:
                         if name not in have:
                             self.conn.execute(
                                 f"ALTER TABLE {table.name} ADD COLUMN {name} {schema.SQLITE_TYPES[kind]}")
-                    for stmt in schema.ddl(table, schema.SQLITE_TYPES)[1:]:
+                    wanted = table.index_statements()
+                    for (name,) in self.conn.execute(
+                            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND name LIKE ?",
+                            (table.name, f"ix_{table.name}_%")).fetchall():
+                        if name not in dict(wanted):  # an index an earlier version declared
+                            self.conn.execute(f"DROP INDEX {name}")
+                    for _, stmt in wanted:
                         self.conn.execute(stmt)
 
     # ---- lock ------------------------------------------------------------------------------------------------

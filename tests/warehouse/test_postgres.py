@@ -17,6 +17,7 @@ from tests.pg import fresh_db, pg_url, snapshot  # noqa: F401  (pg_url: until te
 from warehouse import LockedError, WarehouseError, open_warehouse
 from warehouse.base import Batch, ReplaceScope
 from warehouse.postgres import PostgresWarehouse, connect
+from warehouse.schema import EVENTS
 from warehouse.sqlite import SqliteWarehouse
 
 pytestmark = pytest.mark.postgres
@@ -87,6 +88,36 @@ def test_migrate_creates_typed_tables_and_is_additive(wh, url):
     assert "utm_term" in cols
     assert again.query("SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() "
                        "AND indexname = 'ix_events_campaign_key_event_date'") == [(1,)]
+    assert count(again, "events") == 1
+    again.close()
+
+
+def _indexes(wh, table: str) -> dict[str, str]:
+    if wh.dialect == "postgres":
+        return dict(wh.query("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND "
+                             "tablename = %s AND indexname LIKE 'ix_%%'", (table,)))
+    return dict(wh.query("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND "
+                         "name LIKE 'ix_%'", (table,)))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_migrate_replaces_indexes_an_earlier_version_declared(backend, url, tmp_path):
+    """An index the schema no longer declares (ix_events_event_type_event_date, widened to cover channel and
+    quantity) is dropped on open; a missing partial index (ix_events_pairs) comes back with its WHERE; data stays."""
+    def open_wh():
+        return PostgresWarehouse(url) if backend == "postgres" else SqliteWarehouse(tmp_path / "wh.db")
+
+    wh = open_wh()
+    wh.write_batch(batch({"r1": item_rows("r1")}), now=NOW)
+    wh.query("CREATE INDEX ix_events_event_type_event_date ON events (event_type, event_date)")
+    wh.query("DROP INDEX ix_events_pairs")
+    wh.conn.commit()
+    wh.close()
+    again = open_wh()
+    have = _indexes(again, "events")
+    assert "ix_events_event_type_event_date" not in have
+    assert set(have) == {name for name, _ in EVENTS.index_statements()}
+    assert "person_key IS NOT NULL" in have["ix_events_pairs"] and "email_sent" in have["ix_events_pairs"]
     assert count(again, "events") == 1
     again.close()
 
