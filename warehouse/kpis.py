@@ -521,13 +521,6 @@ def _opportunities(conn: Any, tz: str) -> Iterator[tuple[str, dict]]:
         yield ok, o
 
 
-def _opportunity_sr(conn: Any) -> dict[str, str]:
-    """SR(o) per opportunity (§5.4) from opportunity_people, people answers and lead_created dates."""
-    from warehouse.attribution import self_reported_by_opportunity
-
-    return dict(self_reported_by_opportunity(conn))
-
-
 def _cohort_facts(conn: Any, facts: _Facts, as_of: str, tz: str) -> None:
     """K10–K15 cohort numerators/denominators by cohort entry day (total and channel), one person (by the first day
     of each stage, from lifecycle events, linked opportunities and demos) and one opportunity at a time."""

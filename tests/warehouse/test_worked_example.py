@@ -155,9 +155,9 @@ def test_checks_line(wh):
     assert mqls == {"webinar": 2, "paid_social": 1, "dark_social": 1, "organic_search": 1, "organic_social": 1}
     assert mqls.get("direct", 0) == 0
     # SR / SW per opportunity
-    from warehouse.kpis import _opportunity_sr
+    from warehouse.attribution import self_reported_by_opportunity
 
-    sr = _opportunity_sr(wh)
+    sr = dict(self_reported_by_opportunity(wh))
     assert [sr.get(fx.OK[d]) for d in ("D1", "D2", "D3")] == ["dark_social", "organic_search", "webinar"]
     sw = dict(fetchall(wh, "SELECT opportunity_key, sourced_channel FROM opportunities"))
     assert [sw[fx.OK[d]] for d in ("D1", "D2", "D3")] == ["paid_social", "organic_search", "organic_social"]
