@@ -149,8 +149,11 @@ def compute(model: Model, opps: dict[str, dict], people_of: dict[str, list[str]]
         sr = self_reported_of(linked, lead_at, sr_channel)
         targets = [("pipeline", created, created)]
         if o["is_won"] and (o["closed_at"] or o["close_date"]):
-            conv = o["closed_at"] or date_only(o["close_date"], tz)
-            t_close = end_of_local_day(o["close_date"], tz) if o["close_date"] else conv
+            midnight = date_only(o["close_date"], tz) if o["close_date"] else None
+            conv = o["closed_at"] or midnight
+            # a date-only close (Salesforce CloseDate: closed_at is that day's local midnight) lets touches of the
+            # close day count (spec §5.1); a close with a time of day (HubSpot closedate) ends the window there
+            t_close = end_of_local_day(o["close_date"], tz) if conv == midnight else conv
             targets.append(("revenue", t_close, conv))
         for target, t_c, conv in targets:
             window = [t for t in allt if start <= t[0] <= t_c]

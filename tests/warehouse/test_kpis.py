@@ -341,3 +341,23 @@ def test_attribution_summary(wh):
     assert summarize(wh, M, "2024-01-01", "2024-01-31") == []  # no opportunity created in January
     feb = summarize(wh, M, "2024-02-01", "2024-02-29")  # D1 (created 02-20) only
     assert math.isclose(sum(r["credited_amount"] for r in feb), 12000) and math.isclose(sum(r["credit"] for r in feb), 1)
+
+
+@pytest.mark.parametrize(("closed_at", "close_day_touch_counts"), [
+    ("2024-03-15T00:00:00Z", True),  # Salesforce CloseDate: date-only, closed_at = local midnight
+    ("2024-03-15T10:00:00Z", False),  # HubSpot closedate: a time of day ends the revenue window there
+])
+def test_revenue_window_ends_at_a_timed_close_or_the_end_of_a_date_only_close(closed_at, close_day_touch_counts):
+    from warehouse.attribution import compute
+
+    class NoFx:
+        def convert(self, amount, currency, on):
+            return amount
+
+    opps = {"o1": {"created_at": "2024-03-01T09:00:00Z", "closed_at": closed_at, "close_date": "2024-03-15",
+                   "is_won": 1, "amount": 1000.0, "currency": "USD"}}
+    touches = {"p1": [("2024-02-20T09:00:00Z", "e1", "paid_search", None),
+                      ("2024-03-15T15:00:00Z", "e2", "webinar", None)]}
+    rows = compute(M, opps, {"o1": ["p1"]}, touches, {}, {}, NoFx())
+    last_touch = {r[3] for r in rows if r[0] == "last_touch" and r[1] == "revenue"}
+    assert last_touch == ({"e2"} if close_day_touch_counts else {"e1"})
