@@ -8,7 +8,7 @@ forms, webinars, lifecycle events from HubSpot with Salesforce duplicates, oppor
   rows fills every derived column, later runs only rewrite what changed),
 - `refresh_kpis` (every KPI, every grain day..year, every slice) into `kpi_values`,
 - the reference: one grouped scan `SELECT event_type, event_date, channel, count(*), sum(quantity), sum(amount)
-  FROM events GROUP BY 1,2,3`,
+  FROM events GROUP BY 1,2,3` (the faster of the planner's plan and a plain table scan),
 and prints refresh_kpis ÷ scan (goal ≤ 3×).
 """
 from __future__ import annotations
@@ -224,10 +224,15 @@ def main(argv: list[str] | None = None) -> int:
     model = Model()
 
     def scan() -> float:
-        t = time.perf_counter()
-        conn.execute("SELECT event_type, event_date, channel, count(*), sum(quantity), sum(amount) FROM events "
-                     "GROUP BY 1, 2, 3").fetchall()
-        return time.perf_counter() - t
+        """The faster of the planner's plan (it may read the (event_type, event_date, channel, quantity) index in
+        order) and a plain table scan (NOT INDEXED): the reference is the cheapest grouped pass."""
+        best = float("inf")
+        for hint in ("", " NOT INDEXED"):
+            t = time.perf_counter()
+            conn.execute(f"SELECT event_type, event_date, channel, count(*), sum(quantity), sum(amount) FROM events"
+                         f"{hint} GROUP BY 1, 2, 3").fetchall()
+            best = min(best, time.perf_counter() - t)
+        return best
 
     # The machine may be shared: every figure is the best of `--repeat` runs, the scan measured around them.
     t_refresh = float("inf")

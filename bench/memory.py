@@ -229,9 +229,9 @@ def main() -> None:
         print("  => the full command peaks at the larger of its loop and its post-sync step (in one process, on top of "
               "what the loop left); the loop's own growth is its batch (BATCH_ROWS rows held until commit) and "
               "SQLite's page cache, which fills as the warehouse grows, up to cache_size; the post-sync step streams "
-              "(Python holds one person / opportunity / account at a time, plus day-level KPI aggregates sized by days "
-              "x slices), so what else grows with the data there is SQLite's: page cache and sort buffers (both "
-              "bounded by cache_size) and, with temp_store MEMORY, temp tables and statement journals")
+              "(Python holds one person / opportunity / account at a time, plus KPI aggregates: totals and channels by "
+              "day, campaigns / sources / paths by week-within-month) and runs with a 2 MB SQLite cache, which also "
+              "bounds each sorter (warehouse/sqlite.py REBUILD_CACHE_MB)")
     print("RESULT " + json.dumps(out))
 
 

@@ -64,7 +64,7 @@ EVENTS = _t(
     source_name TEXT, ingested_at TS""",
     ("event_id",),
     indexes=(
-        ("event_type", "event_date", "channel", "quantity"),  # covers the KPIs' per day and channel sums
+        ("event_type", "event_date"),
         ("person_key", "occurred_at"),
         ("opportunity_key",),
         ("campaign_key", "event_date"),
