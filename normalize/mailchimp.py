@@ -152,7 +152,10 @@ def _folded(values: tuple[str, ...]) -> frozenset[str]:
 
 
 def list_member_rows(record: dict, ctx: Context) -> list:
-    """A list member -> person_sources, and nurture_enrolled when the list or a tag says nurture."""
+    """A list member -> person_sources, and nurture_enrolled when the list or a tag says nurture. An archived member
+    (status "archived": Mailchimp's soft delete, which moves last_changed, so an incremental sync sees it) leaves
+    person_sources (spec §0 Deletes: the row its record gave before is replaced by none); its enrolment, which
+    happened, stays."""
     email = _email(record)
     sid = _source_id(record)
     stamps = {f: _when(record.get(f), f) for f in ("timestamp_opt", "timestamp_signup", "last_changed")
@@ -160,7 +163,8 @@ def list_member_rows(record: dict, ctx: Context) -> list:
     first_seen = stamps.get("timestamp_opt") or stamps.get("timestamp_signup") or stamps.get("last_changed")
     pk = person_key(email)
     member_id = record.get("id")
-    rows: list = [
+    status = str(record.get("status") or "").lower()
+    rows: list = [] if status == "archived" else [
         Row("person_sources", {
             "source_system": SYSTEM,
             "source_object": "list_member",
@@ -184,7 +188,7 @@ def list_member_rows(record: dict, ctx: Context) -> list:
             if isinstance(name, str) and name.strip().casefold() in wanted:
                 tag = name
                 break
-    if (nurture_list or tag) and first_seen and str(record.get("status") or "").lower() != "pending":
+    if (nurture_list or tag) and first_seen and status != "pending":
         props: dict[str, Any] = {"list_id": list_id}
         if tag:
             props["tag"] = tag

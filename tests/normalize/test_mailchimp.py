@@ -99,6 +99,12 @@ def test_sent_to_status(status, types, bounce):
                                            "email_sent", "2024-02-01T14:00:00Z")
 
 
+def test_archived_member_leaves_person_sources_and_keeps_its_enrolment():
+    assert mc.list_member_rows(member(status="archived"), CTX) == []
+    rows = mc.list_member_rows(member(NURTURE, status="archived"), Context(Model(nurture_list_ids=(NURTURE,))))
+    assert [(r.table, r.values["event_type"]) for r in rows] == [("events", "nurture_enrolled")]
+
+
 @pytest.mark.parametrize("change, reason", [
     ({"email_address": ""}, "email_address"),
     ({"_send_time": None}, "_send_time"),
@@ -228,6 +234,12 @@ def test_nurture_enrolled(model, record, enrolled):
         assert (e["event_type"], e["occurred_at"], e["source_object"], e["source_id"], e["person_key"]) == (
             "nurture_enrolled", "2024-02-19T09:30:00Z", "list_member", record["_id"], rows[0].values["person_key"])
         assert json.loads(e["properties"])["list_id"] == record["list_id"]
+
+
+def test_archived_member_leaves_person_sources_and_keeps_its_enrolment():
+    assert mc.list_member_rows(member(status="archived"), CTX) == []
+    rows = mc.list_member_rows(member(NURTURE, status="archived"), Context(Model(nurture_list_ids=(NURTURE,))))
+    assert [(r.table, r.values["event_type"]) for r in rows] == [("events", "nurture_enrolled")]
 
 
 @pytest.mark.parametrize("change, reason", [
