@@ -64,7 +64,6 @@ DIALECTS: dict[str, dict[str, str]] = {
         "temp_table": "CREATE TEMP TABLE {name} ({cols})",
         "order_c": "",  # ORDER BY in byte (= Python str) order
         "ts_second": "{col}",  # a TS column at the precision of its text form (`ts()`)
-        "scan": "+",  # `+col` keeps SQLite off an index: a full scan beats index lookups for most of a table
         "bulk_drop_index": "yes",  # refresh_kpis drops kpi_values' index while bulk-inserting (readers keep a snapshot)
         "pairs_index": " INDEXED BY ix_events_pairs",  # SQLite's planner, without statistics, would sort instead
     },
@@ -74,7 +73,6 @@ DIALECTS: dict[str, dict[str, str]] = {
         "temp_table": "CREATE TEMP TABLE {name} ({cols})",
         "order_c": ' COLLATE "C"',
         "ts_second": "date_trunc('second', {col})",
-        "scan": "",
         "bulk_drop_index": "",  # DROP INDEX would lock dashboards' readers out until commit
         "pairs_index": "",
     },

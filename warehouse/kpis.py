@@ -9,8 +9,9 @@ Extra keyword arguments of compute_kpis: `mode` ("in_period" | "cohort"), `as_of
 
 How it is computed (fast on millions of events, in memory that does not grow with them): a handful of scans —
 grouped in SQL where grouping shrinks the rows, streamed otherwise (ad facts; opportunities one at a time; email and
-program pairs one (campaign, person) at a time, in the order of the campaign_key index) — build day-level facts,
-(slice dimension, slice value, day) → {measure: additive number}, the only thing held, which Python rolls up to each
+program pairs one (campaign, person) at a time, in the order of the partial index ix_events_pairs) — build facts,
+(slice dimension, slice value, day) → {measure: additive number} for totals and channels, and by week-within-month
+instead of day for campaign / source / path slices (see _Facts), the only thing held, which Python rolls up to each
 grain's periods and turns into KPI rows (written as they are made). Additive by construction:
 - F(t) / O(t): a person's / opportunity's FIRST(t) falls on one day (spec §2 de-duplication over all sources);
   the source slice of F(t) is the source_system of that first event.
