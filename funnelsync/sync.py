@@ -246,9 +246,11 @@ def sync_stream(wh, source: dict, client: Any, stream: Stream, model: Model, opt
 def post_sync(wh, model: Model, now: datetime, goals: list[dict] | None = None,
               fx_rates: list[dict] | None = None) -> list[str]:
     """Rebuild derived tables (identity, channels), attribution, KPI values and goal pacing; returns warnings
-    (money rows without an fx rate, goals that cannot be planned...). Deterministic: same tables in, same out.
+    (money rows without an fx rate, goals that cannot be planned, Mailchimp reports the events do not match...).
+    Deterministic: same tables in, same out.
     On PostgreSQL, syncs of different sources run in parallel: the rebuild takes the warehouse's derive lock."""
-    from warehouse import derive, goals as goals_mod, kpis
+    from warehouse import checks, derive, kpis
+    from warehouse import goals as goals_mod
 
     as_of = now.date().isoformat()
     with getattr(wh, "derive_lock", contextlib.nullcontext)():
@@ -256,6 +258,7 @@ def post_sync(wh, model: Model, now: datetime, goals: list[dict] | None = None,
         warnings = list(derive.derive(wh.conn, model, as_of) or [])
         warnings += kpis.refresh_kpis(wh.conn, model) or []
         warnings += goals_mod.refresh_goal_pacing(wh.conn, model, as_of) or []
+        warnings += checks.mailchimp_report_gaps(wh.conn)
         wh.conn.commit()
     return warnings
 

@@ -72,3 +72,14 @@ def test_money_in_another_currency_is_converted_with_fx_rates(demo):
     _, conn, _ = demo
     eur = conn.execute("SELECT sum(amount) FROM events WHERE event_type = 'ad_spend' AND currency = 'EUR'").fetchone()[0]
     assert eur and eur > 0  # Meta's demo account reports in EUR; the demo config carries an EUR rate
+
+
+def test_mailchimp_reports_reconcile_with_the_events_the_demo_loaded(demo):
+    """The demo's Mailchimp cassettes are one consistent account: every campaign report's totals match the sent-to,
+    activity and unsubscribe events (warehouse.checks; a gap would be a warning in the demo's output)."""
+    from warehouse.checks import mailchimp_report_gaps
+
+    doc, conn, _ = demo
+    assert conn.execute("SELECT count(*) FROM raw_records WHERE source_object = 'report'").fetchone()[0] == 4
+    assert mailchimp_report_gaps(conn) == []
+    assert not [w for w in doc.get("warnings", []) if "mailchimp campaign" in w]

@@ -50,6 +50,7 @@ class Mailchimp(Api):
         self.members = [Timeline(self.n_members, START_MS + k * 1000, step) for k in range(self.n_lists)]
         self.n_campaigns = self.size("campaigns", 12) if "mailchimp.campaigns" in sandbox.sizes else 12
         self.n_recipients = self.size("recipients", 200)
+        self._totals: dict[int, dict[str, int]] = {}
         self.campaign_step = span // self.n_campaigns
         self.campaigns = [f"{h('campaign', k):016x}"[:10] for k in range(self.n_campaigns)]
         sandbox.tokens.static[self.name].add(self.api_key)
@@ -124,8 +125,10 @@ class Mailchimp(Api):
                          "timewarp": False, "template_id": 10, "drag_and_drop": True},
             "tracking": {"opens": True, "html_clicks": True, "text_clicks": False, "goal_tracking": False,
                          "ecomm360": False, "google_analytics": f"newsletter_{k}", "clicktale": ""},
-            "report_summary": {"opens": 60, "unique_opens": 40, "open_rate": 0.2, "clicks": 12,
-                               "subscriber_clicks": 9, "click_rate": 0.045},
+            "report_summary": {"opens": self.totals(k)["opens"], "unique_opens": self.totals(k)["opens"],
+                               "open_rate": self.totals(k)["opens"] / self.n_recipients,
+                               "clicks": self.totals(k)["clicks"], "subscriber_clicks": self.totals(k)["clicks"],
+                               "click_rate": self.totals(k)["clicks"] / self.n_recipients},
             "delivery_status": {"enabled": False},
         }
 
@@ -221,16 +224,35 @@ class Mailchimp(Api):
                 "campaign_id": self.campaigns[k], "list_id": self.lists[li], "list_is_active": True}
 
     def report(self, k: int) -> dict:
-        c = self.campaign(k)
+        c, t = self.campaign(k), self.totals(k)
         return {"id": c["id"], "campaign_title": c["settings"]["title"], "type": "regular",
                 "list_id": c["recipients"]["list_id"], "list_is_active": True, "list_name": c["recipients"]["list_name"],
                 "subject_line": c["settings"]["subject_line"], "preview_text": "", "emails_sent": self.n_recipients,
-                "abuse_reports": 0, "unsubscribed": len(range(0, self.n_recipients, 25)), "send_time": c["send_time"],
-                "bounces": {"hard_bounces": 4, "soft_bounces": 4, "syntax_errors": 0},
+                "abuse_reports": 0, "unsubscribed": t["unsubscribed"], "send_time": c["send_time"],
+                "bounces": {"hard_bounces": t["hard"], "soft_bounces": t["soft"], "syntax_errors": 0},
                 "forwards": {"forwards_count": 0, "forwards_opens": 0},
-                "opens": {"opens_total": 60, "unique_opens": 40, "open_rate": 0.2, "last_open": c["send_time"]},
-                "clicks": {"clicks_total": 12, "unique_clicks": 9, "unique_subscriber_clicks": 9, "click_rate": 0.045,
-                           "last_click": c["send_time"]}}
+                "opens": {"opens_total": t["opens"], "unique_opens": t["opens"],
+                          "open_rate": t["opens"] / self.n_recipients, "last_open": c["send_time"]},
+                "clicks": {"clicks_total": t["clicks"], "unique_clicks": t["clicks"], "unique_subscriber_clicks":
+                           t["clicks"], "click_rate": t["clicks"] / self.n_recipients, "last_click": c["send_time"]}}
+
+    def totals(self, k: int) -> dict[str, int]:
+        """A report's totals, counted from the very sent-to, activity and unsubscribe records the sandbox serves (as
+        Mailchimp's own are): unique = distinct recipients."""
+        if k not in self._totals:
+            who: dict[str, set] = {"opens": set(), "clicks": set(), "hard": set(), "soft": set(),
+                                   "unsubscribed": set()}
+            for r in range(self.n_recipients):
+                email = self.recipient(k, r)[1]
+                status = self.sent_to(k, r)["status"]
+                if status in ("hard", "soft"):
+                    who[status].add(email)
+                for act in self.activity(k, r)["activity"]:
+                    if act["action"] in ("open", "click"):
+                        who[act["action"] + "s"].add(email)
+            who["unsubscribed"] = {self.recipient(k, r)[1] for r in range(0, self.n_recipients, 25)}
+            self._totals[k] = {key: len(v) for key, v in who.items()}
+        return self._totals[k]
 
     # ---- answers ----------------------------------------------------------------------------------------------
 

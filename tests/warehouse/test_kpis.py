@@ -7,6 +7,7 @@ fixture_q1.fetchall / fetchone / run (`?` placeholders, translated for PostgreSQ
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 from dataclasses import replace
 from datetime import date
@@ -361,3 +362,26 @@ def test_revenue_window_ends_at_a_timed_close_or_the_end_of_a_date_only_close(cl
     rows = compute(M, opps, {"o1": ["p1"]}, touches, {}, {}, NoFx())
     last_touch = {r[3] for r in rows if r[0] == "last_touch" and r[1] == "revenue"}
     assert last_touch == ({"e2"} if close_day_touch_counts else {"e1"})
+
+
+def test_mailchimp_report_totals_are_reconciled_with_the_events(wh):
+    """Spec §1.2: /reports/{id} totals feed a reconciliation check. M1 of §7 went to P1–P8: 8 sent, P8 bounced (hard),
+    opened by P1 (twice), P2, P3, P5, clicked by P1 and P3, P5 unsubscribed."""
+    from warehouse.checks import mailchimp_report_gaps
+
+    report = {"id": "M1", "emails_sent": 8, "bounces": {"hard_bounces": 1, "soft_bounces": 0, "syntax_errors": 0},
+              "opens": {"opens_total": 5, "unique_opens": 4}, "clicks": {"clicks_total": 2, "unique_clicks": 2,
+              "unique_subscriber_clicks": 2}, "unsubscribed": 1}
+
+    def raw(doc):
+        run(wh, "DELETE FROM raw_records WHERE source_object = 'report'")
+        fx.insert(wh, {"raw_records": [{"source_system": "mailchimp", "source_object": "report", "source_id": "M1",
+                                        "source_name": "mailchimp", "fetched_at": "2024-04-01T00:00:00Z",
+                                        "payload": json.dumps(doc)}]})
+        return mailchimp_report_gaps(wh)
+
+    assert raw(report) == []
+    gaps = raw({**report, "emails_sent": 10, "opens": {"unique_opens": 6}})
+    assert len(gaps) == 1 and gaps[0].startswith("mailchimp campaign M1: emails sent 10 in the report, 8 held; "
+                                                 "unique opens 6 in the report, 4 held")
+    assert raw({"id": "M1"}) == []  # a report without totals: nothing to compare
