@@ -14,7 +14,8 @@ and with that batch plus an 8 MB SQLite page cache.
 `--post-sync` measures the step `funnelsync sync` runs after the loop (funnelsync.sync.post_sync: derive, KPI
 refresh, goal pacing) on its own: a loop-only child fills the warehouse, then another child runs post_sync on it; its
 peak RSS is reported with that child's floor (imports and the open warehouse, before post_sync), as shipped and with
-`--what-if-cache` KiB of SQLite page cache and temp_store FILE (the default breakdown shows the same lines).
+`--what-if-cache` MiB of SQLite page cache for the rebuild instead of warehouse/sqlite.py REBUILD_CACHE_MB (default 12,
+the sync's own cache: what the small rebuild cache saves; the default breakdown shows the same lines).
 The default source, Salesforce, has no client-side pacing, so 100x runs at network speed: at 1x every object goes
 through REST queryAll pages, at 100x through Bulk API 2.0 CSV results (the path meant for large pulls).
 """
@@ -104,9 +105,9 @@ from funnelsync.sync import post_sync
 from warehouse import open_warehouse
 settings = load_settings(sys.argv[1])
 wh = open_warehouse(settings.warehouse_url, settings.path.parent)
-if os.environ.get("BENCH_CACHE_KB"):
-    wh.conn.execute(f"PRAGMA cache_size=-{int(os.environ['BENCH_CACHE_KB'])}")
-    wh.conn.execute("PRAGMA temp_store=FILE")
+if os.environ.get("BENCH_REBUILD_CACHE_MB"):
+    import warehouse.sqlite
+    warehouse.sqlite.REBUILD_CACHE_MB = int(os.environ["BENCH_REBUILD_CACHE_MB"])
 floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 warnings = post_sync(wh, build_model(settings), datetime(2024, 4, 1, tzinfo=timezone.utc), settings.goals,
                      settings.fx_rates)
@@ -142,7 +143,7 @@ def measure(scale: float, source: str, streams: list[str], mode: str = "cli", ba
                   "requests": sum(s.get("requests", 0) for s in doc.get("streams", []))}
         if mode == "post" and code == 0:
             if cache_kb:
-                env["BENCH_CACHE_KB"] = str(cache_kb)
+                env["BENCH_REBUILD_CACHE_MB"] = str(cache_kb // 1024)
             code, rss, seconds, out = run_child([sys.executable, "-c", POST_CHILD, str(cfg)], env, d)
             result.update(exit=code, rss_kb=rss, seconds=seconds,
                           floor_kb=json.loads(out)["floor_kb"] if out.strip() else 0)
@@ -151,11 +152,11 @@ def measure(scale: float, source: str, streams: list[str], mode: str = "cli", ba
 
 
 def post_sync_figures(args: argparse.Namespace, out: dict) -> None:
-    """Peak RSS of post_sync alone at 1x and factor x (as shipped, then with a small SQLite cache and temp_store
-    FILE), each beside its child's floor."""
+    """Peak RSS of post_sync alone at 1x and factor x (as shipped, then with a `--what-if-cache` MB rebuild cache),
+    each beside its child's floor."""
     variants = [("post-sync only, as shipped", None)]
     if args.what_if_cache:
-        variants.append((f"  + cache {args.what_if_cache:,} KiB, temp_store FILE", args.what_if_cache))
+        variants.append((f"  with a {args.what_if_cache} MB rebuild cache", args.what_if_cache * 1024))
     for label, cache in variants:
         pair = [measure(scale, args.source, args.stream, mode="post", cache_kb=cache) for scale in (1.0, args.factor)]
         if any(p["exit"] != 0 for p in pair):
@@ -180,8 +181,8 @@ def main() -> None:
                         help="BATCH_ROWS for the extra loop-only run (0: skip it)")
     parser.add_argument("--no-breakdown", action="store_true", help="only the CLI figure")
     parser.add_argument("--post-sync", action="store_true", help="only the post-sync step (derive / KPIs / goals)")
-    parser.add_argument("--what-if-cache", type=int, default=2_000,
-                        help="SQLite cache_size (KiB) for the extra post-sync run, with temp_store FILE (0: skip it)")
+    parser.add_argument("--what-if-cache", type=int, default=12,
+                        help="MB of SQLite cache for the rebuild in the extra post-sync run (0: skip it)")
     args = parser.parse_args()
     if args.post_sync:
         print(f"{args.source}: post_sync on the warehouse a loop-only sync filled, 1x and {args.factor:g}x", flush=True)
