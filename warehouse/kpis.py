@@ -77,6 +77,7 @@ from warehouse.derive import (
     monthly_factor,
     query,
     stream,
+    temp_table,
     ts,
 )
 from warehouse.schema import (
@@ -755,7 +756,7 @@ KPIS: list[tuple[str, str, tuple[str, ...], Callable[[_Slice], tuple], Callable 
 ]
 KPI_NAMES = tuple(k[0] for k in KPIS)
 _LETTER = {None: "T", "channel": "C", "campaign": "A", "source": "S", "path": "P"}
-_BY_LETTER = {letter: [k for k in KPIS if letter in k[1]] for letter in "TCASP"}
+_BY_LETTER = {letter: [(i, *k) for i, k in enumerate(KPIS) if letter in k[1]] for letter in "TCASP"}
 
 
 # ---- evaluation -------------------------------------------------------------------------------------------------
@@ -786,9 +787,12 @@ def _bump(rolled: dict, key: tuple, m: str, x: float) -> None:
 
 
 def _rows_for_grain(facts: _Facts, persons: dict[tuple, dict], model: Model, grain: str | None,
-                    pmap: dict[str, tuple], dims: tuple, mode: str) -> Iterator[tuple]:
-    """The KPI rows (COLUMNS) of one grain's periods, generated one at a time: totals and channel slices from one
-    roll-up of their day facts, then each campaign / source / path value rolled up and emitted on its own."""
+                    pmap: dict[str, tuple], dims: tuple, mode: str, slices: _Slices) -> Iterator[tuple]:
+    """The KPI rows of one grain's periods, generated one at a time, compactly: (slice id, KPI index in KPIS, value,
+    numerator, denominator, status), where `slices[slice id]` = (grain, period_start, period_end, channel,
+    campaign_key, source_system, landing_path) is added once per slice (`_full_rows` expands them). Totals and
+    channel slices come from one roll-up of their day facts, then each campaign / source / path value is rolled up
+    and emitted on its own."""
     rolled = _roll(facts.s.items(), pmap)  # totals and channels (channels feed K44 / K48 even for totals)
     for key, md in persons.items():  # distinct persons per period (_persons_per_period)
         for m, x in md.items():
@@ -804,12 +808,9 @@ def _rows_for_grain(facts: _Facts, persons: dict[tuple, dict], model: Model, gra
     def emit(dim: str | None, v: Any, p: str, md: dict) -> Iterator[tuple]:
         tot = rolled.get((None, None, p), empty)
         s = _Slice(md, tot, lambda ch: rolled.get(("channel", ch, p), empty), dim, v, model, mode)
-        e = end_of[p]
-        ch = v if dim == "channel" else None
-        camp = v if dim == "campaign" else None
-        src = v if dim == "source" else None
-        path = v if dim == "path" else None
-        for name, _slices, needs, fn, status in _BY_LETTER[_LETTER[dim]]:
+        sid = slices.add((grain, p, end_of[p], v if dim == "channel" else None, v if dim == "campaign" else None,
+                          v if dim == "source" else None, v if dim == "path" else None))
+        for k, _name, _slices, needs, fn, status in _BY_LETTER[_LETTER[dim]]:
             if dim is not None:
                 for m in needs:
                     if m in md:
@@ -819,7 +820,7 @@ def _rows_for_grain(facts: _Facts, persons: dict[tuple, dict], model: Model, gra
             value, num, den = fn(s)
             if dim is not None and not (value or num or den):
                 continue
-            yield grain, p, e, name, ch, camp, src, value, num, den, status(s, value) if status else None, path
+            yield sid, k, value, num, den, status(s, value) if status else None
 
     for (dim, v, p), md in rolled.items():
         if dim is None or dim in dims:
@@ -828,6 +829,28 @@ def _rows_for_grain(facts: _Facts, persons: dict[tuple, dict], model: Model, gra
         if dim in dims:
             for (_, _, p), md in _roll((((dim, v, b), md) for b, md in buckets.items()), pmap).items():
                 yield from emit(dim, v, p, md)
+
+
+class _Slices(dict):
+    """slice id -> (grain, period_start, period_end, channel, campaign_key, source_system, landing_path); ids keep
+    counting when the dict is cleared (refresh_kpis writes and forgets them as it goes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.next_id = 0
+
+    def add(self, key: tuple) -> int:
+        sid = self.next_id
+        self[sid] = key
+        self.next_id += 1
+        return sid
+
+
+def _full_rows(rows: Iterable[tuple], slices: _Slices) -> Iterator[tuple]:
+    """Compact rows of _rows_for_grain as kpi_values rows (COLUMNS)."""
+    for sid, k, value, num, den, status in rows:
+        g, p, e, ch, camp, src, path = slices[sid]
+        yield g, p, e, KPI_NAMES[k], ch, camp, src, value, num, den, status, path
 
 
 def _mrr_stock(facts: _Facts, bounds: list[tuple], rolled: dict, by_channel: bool) -> None:
@@ -872,7 +895,9 @@ def compute_kpis(conn: Any, model: Model, start: str, end: str, grain: str | Non
     if mode == "cohort":
         _cohort_facts(conn, facts, as_of or "9999-12-31", model.timezone)
     persons = _persons_per_period(conn, start, end, [pmap])[0]
-    rows = list(_rows_for_grain(facts, persons, model, grain, pmap, (by,) if by else (), mode))
+    slices = _Slices()
+    rows = list(_full_rows(_rows_for_grain(facts, persons, model, grain, pmap, (by,) if by else (), mode, slices),
+                           slices))
     if by is not None:
         col = COLUMNS.index(_DIM_KEYS[by])
         rows = [r for r in rows if r[col] is not None]
@@ -894,6 +919,14 @@ def data_range(conn: Any) -> tuple[str, str] | None:
 # campaign`) still computes any grain x slice on demand from the events.
 STORED_SLICES = {"day": ("channel",)}  # day grain: only day-kept slices (see _Facts)
 WRITE_ROWS = 5000
+SLICE_COLUMNS = ("grain", "period_start", "period_end", "channel", "campaign_key", "source_system", "landing_path")
+_ROW_COLUMNS = ("value", "numerator", "denominator", "status")
+_STAGE = (  # refresh_kpis' staging tables (temporary): (name, "column TYPE, ...") with warehouse.schema's type names
+    ("_kpi_names", "k INT, kpi TEXT"),
+    ("_kpi_rows", "sid INT, k INT, value REAL, numerator REAL, denominator REAL, status TEXT"),
+    ("_kpi_slices", "sid INT, grain TEXT, period_start DATE, period_end DATE, channel TEXT, campaign_key TEXT, "
+                    "source_system TEXT, landing_path TEXT"),
+)
 
 
 def refresh_kpis(conn: Any, model: Model, start: str | None = None, end: str | None = None,
@@ -933,29 +966,43 @@ def refresh_kpis(conn: Any, model: Model, start: str | None = None, end: str | N
                  for g in (GRAINS if emit_lo <= emit_hi else ())}
         persons = dict(zip(pmaps, _persons_per_period(conn, load_lo, load_hi, list(pmaps.values()))))
         spent["read"] = clock() - t0
-        if bulk and emit_lo <= emit_hi:  # bulk load: drop the index, recreate it once the rows are in (~15% faster)
-            for idx in KPI_VALUES.indexes:
-                execute(conn, f"DROP INDEX IF EXISTS ix_kpi_values_{'_'.join(idx)}")
-        for grain, pmap in pmaps.items():  # rows are written as they are computed, WRITE_ROWS at a time
+        # Rows are staged compactly (slice id, KPI index, value, numerator, denominator, status: binding few small
+        # parameters is what a bulk insert costs from Python) and expanded into kpi_values by one INSERT ... SELECT.
+        types = SQLITE_TYPES if dialect(conn) == "sqlite" else PG_TYPES
+        for name, cols in _STAGE:
+            temp_table(conn, name, ", ".join(f"{c} {types[t]}" for c, t in (x.split() for x in cols.split(", "))))
+        insert_rows(conn, "_kpi_names", ("k", "kpi"), enumerate(KPI_NAMES))
+        slices = _Slices()
+        for grain, pmap in pmaps.items():  # rows are staged as they are computed, WRITE_ROWS at a time
             t1 = clock()
             rows = _rows_for_grain(facts, persons[grain], model, grain, pmap, STORED_SLICES.get(grain, BY),
-                                   "in_period")
-            if not full:  # exactly the periods the DELETE above removed
-                rows = (r for r in rows if r[2] >= lo and r[1] <= hi)
+                                   "in_period", slices)
             while True:
                 chunk = list(itertools.islice(rows, WRITE_ROWS))
                 t2 = clock()
                 spent["compute"] += t2 - t1
                 if not chunk:
                     break
-                insert_rows(conn, "kpi_values", COLUMNS, chunk)
+                insert_rows(conn, "_kpi_rows", ("sid", "k", *_ROW_COLUMNS), chunk)
+                insert_rows(conn, "_kpi_slices", ("sid", *SLICE_COLUMNS), ((i, *x) for i, x in slices.items()))
+                slices.clear()
                 t1 = clock()
                 spent["write"] += t1 - t2
+        t2 = clock()
+        if bulk and emit_lo <= emit_hi:  # bulk load: drop the index, recreate it once the rows are in (~15% faster)
+            for idx in KPI_VALUES.indexes:
+                execute(conn, f"DROP INDEX IF EXISTS ix_kpi_values_{'_'.join(idx)}")
+        # a refresh of some fiscal years writes exactly the periods the DELETE above removed
+        execute(conn, f"INSERT INTO kpi_values ({', '.join(COLUMNS)}) SELECT "
+                      f"{', '.join('n.kpi' if c == 'kpi' else ('r.' if c in _ROW_COLUMNS else 's.') + c for c in COLUMNS)}"
+                      f" FROM _kpi_rows r JOIN _kpi_slices s ON s.sid = r.sid JOIN _kpi_names n ON n.k = r.k"
+                      f"{'' if full else ' WHERE s.period_end >= ? AND s.period_start <= ?'}", () if full else (lo, hi))
+        for name, _cols in _STAGE:
+            execute(conn, f"DROP TABLE {name}")
         if bulk:  # (re)create the index even when nothing was written
-            t2 = clock()
-            for stmt in ddl(KPI_VALUES, SQLITE_TYPES if dialect(conn) == "sqlite" else PG_TYPES)[1:]:
+            for stmt in ddl(KPI_VALUES, types)[1:]:
                 execute(conn, stmt)
-            spent["write"] += clock() - t2
+        spent["write"] += clock() - t2
         warnings = fx.warnings("money rows")
     if owned:
         t3 = clock()
