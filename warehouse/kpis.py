@@ -924,8 +924,8 @@ _ROW_COLUMNS = ("value", "numerator", "denominator", "status")
 _STAGE = (  # refresh_kpis' staging tables (temporary): (name, "column TYPE, ...") with warehouse.schema's type names
     ("_kpi_names", "k INT, kpi TEXT"),
     ("_kpi_rows", "sid INT, k INT, value REAL, numerator REAL, denominator REAL, status TEXT"),
-    ("_kpi_slices", "sid INT, grain TEXT, period_start DATE, period_end DATE, channel TEXT, campaign_key TEXT, "
-                    "source_system TEXT, landing_path TEXT"),
+    ("_kpi_slices", ("sid INT, grain TEXT, period_start DATE, period_end DATE, channel TEXT, campaign_key TEXT, "
+                     "source_system TEXT, landing_path TEXT")),
 )
 
 
