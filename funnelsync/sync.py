@@ -256,6 +256,7 @@ def post_sync(wh, model: Model, now: datetime, goals: list[dict] | None = None,
     with getattr(wh, "derive_lock", contextlib.nullcontext)():
         load_inputs(wh.conn, goals or [], fx_rates or [])
         warnings = list(derive.derive(wh.conn, model, as_of) or [])
+        wh.conn.commit()  # what the KPI refresh reads is committed: on SQLite it may read on a second connection
         warnings += kpis.refresh_kpis(wh.conn, model) or []
         warnings += goals_mod.refresh_goal_pacing(wh.conn, model, as_of) or []
         warnings += checks.mailchimp_report_gaps(wh.conn)

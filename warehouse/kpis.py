@@ -52,7 +52,12 @@ is the fiscal year, so quarters nest in years).
 from __future__ import annotations
 
 import itertools
+import os
+import shutil
+import sqlite3
 import sys
+import tempfile
+import threading
 import time
 from calendar import monthrange
 from collections.abc import Callable, Iterable, Iterator
@@ -259,11 +264,117 @@ def _local(value: Any, tz: str) -> str:
     return local_date(ts(value), tz)
 
 
+class _Reads:
+    """The rows of _grouped_reads' queries, by name (`rows(name)`; each read once).
+
+    With `worker=True` (refresh_kpis on a SQLite file with nothing uncommitted, PREFETCH_EVENTS or more events) a
+    thread runs them, in order, on a second connection, each as one `CREATE TABLE name AS query` into a scratch
+    database: SQLite does that work without holding Python's GIL, so it overlaps the row-by-row work of this thread
+    (pairs, opportunities), and `rows(name)` then reads the small result back from the scratch file. Both connections
+    read the same committed data: the caller's transaction holds the write lock from before the worker starts
+    (refresh_kpis' DELETE), so no other writer commits meanwhile. Otherwise, or when the worker failed, `rows` runs
+    the query on `conn` (PostgreSQL: a server-side cursor)."""
+
+    def __init__(self, conn: Any, queries: dict[str, tuple[str, tuple]], worker: bool = False):
+        self.conn, self.queries = conn, queries
+        self.ready = {name: threading.Event() for name in queries}
+        self.scratch: str | None = None
+        self.reader: sqlite3.Connection | None = None
+        self.thread: threading.Thread | None = None
+        self.served: list[str] = []  # the reads the worker made
+        if worker:
+            path = next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
+            self.dir = tempfile.mkdtemp(prefix="funnelsync-kpis-")
+            self.scratch = os.path.join(self.dir, "reads.db")
+            self.thread = threading.Thread(target=self._work, args=(path,), name="funnelsync-kpi-reads", daemon=True)
+            self.thread.start()
+
+    def _work(self, path: str) -> None:
+        try:
+            w = sqlite3.connect(self.scratch, isolation_level=None)
+            try:
+                w.execute("PRAGMA journal_mode=OFF")
+                w.execute("PRAGMA synchronous=OFF")
+                w.execute("ATTACH DATABASE ? AS warehouse", (path,))
+                for name, (text, params) in self.queries.items():
+                    w.execute(f"CREATE TABLE r_{name} AS {text}", params)
+                    self.ready[name].set()
+            finally:
+                w.close()
+        finally:  # a read the worker did not make is run on conn instead
+            for event in self.ready.values():
+                event.set()
+
+    def rows(self, name: str) -> Iterator[tuple]:
+        if self.thread is not None:
+            self.ready[name].wait()
+            if self.reader is None:
+                self.reader = sqlite3.connect(self.scratch)
+            if next(self.reader.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (f"r_{name}",)), None):
+                self.served.append(name)
+                return self.reader.execute(f"SELECT * FROM r_{name}")
+        return stream(self.conn, *self.queries[name])
+
+    def close(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            if self.reader is not None:
+                self.reader.close()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.thread = None
+
+
+def _grouped_reads(conn: Any, lo: str, hi: str, attribution_model: str) -> dict[str, tuple[str, tuple]]:
+    """The reads of _load and _persons_per_period that SQLite does on its own (index lookups, sorts; results grouped
+    or at most one row per fact): name -> (query, parameters), in the order _load uses them (see _Reads)."""
+    d_ = DIALECTS[dialect(conn)]
+    page = d_["json_text"].format(col="properties", key="page_path")
+    span = "event_date >= ? AND event_date <= ?"
+    return {
+        # 1a. web aggregates and form fills: grouped by day and channel
+        "web": (f"SELECT event_type, event_date, channel, COUNT(*), SUM(quantity) FROM events WHERE event_type IN "
+                f"{in_list(tuple(WEB_AGG) + FORM_TYPES)} AND {span} GROUP BY event_type, event_date, channel",
+                (lo, hi)),
+        # 1b. ad facts and spend: already one row per campaign and day (a GROUP BY would not shrink it)
+        "ads": (f"SELECT event_type, event_date, channel, campaign_key, source_system, currency, quantity, amount "
+                f"FROM events WHERE event_type IN {in_list(AD_TYPES)} AND {span}", (lo, hi)),
+        # 2. lifecycle FIRST(type) per person over all sources (window function: portable SQLite >= 3.25 / PG)
+        "lifecycle": (f"SELECT event_type, event_date, channel, campaign_key, source_system, COUNT(*) FROM ("
+                      f"SELECT event_type, event_date, channel, campaign_key, source_system, ROW_NUMBER() OVER ("
+                      f"PARTITION BY person_key, event_type ORDER BY occurred_at, source_system, event_id) AS rn "
+                      f"FROM events WHERE event_type IN {in_list(LIFECYCLE_TYPES)} AND person_key IS NOT NULL) x "
+                      f"WHERE rn = 1 AND {span} GROUP BY event_type, event_date, channel, campaign_key, "
+                      f"source_system", (lo, hi)),
+        # K09 new customers: an account's first won opportunity (one without account is its own account)
+        "new_customers": (f"SELECT d, ch, COUNT(*) FROM (SELECT w.event_date AS d, COALESCE(NULLIF("
+                          f"o.sourced_channel, ''), 'unattributed') AS ch, ROW_NUMBER() OVER (PARTITION BY COALESCE("
+                          f"NULLIF(o.account_key, ''), o.opportunity_key) ORDER BY w.event_date, o.opportunity_key"
+                          f"{d_['order_c']}) AS rn FROM opportunities o JOIN {_first_won(conn)} w ON "
+                          f"w.opportunity_key = o.opportunity_key) x WHERE rn = 1 GROUP BY d, ch", ()),
+        # 6. K17 landing pages: forms by properties.page_path, sessions by landing_path
+        "page_forms": (f"SELECT event_date, {page}, COUNT(*) FROM events WHERE event_type IN {in_list(FORM_TYPES)} "
+                       f"AND properties IS NOT NULL AND {span} GROUP BY event_date, {page}", (lo, hi)),
+        "page_sessions": (f"SELECT event_date, landing_path, SUM(quantity) FROM events WHERE event_type = "
+                          f"'web_sessions' AND landing_path IS NOT NULL AND {span} GROUP BY event_date, landing_path",
+                          (lo, hi)),
+        # 7. attributed money (credited_amount is already in the reporting currency)
+        "attributed": ("SELECT target, channel, campaign_key, conversion_at, SUM(credited_amount) FROM "
+                       "attribution_credits WHERE model = ? AND credited_amount IS NOT NULL GROUP BY target, channel, "
+                       "campaign_key, conversion_at", (attribution_model,)),
+        # _persons_per_period: demos and nurture enrolments, one person at a time
+        "persons": ("SELECT e.person_key, e.event_type, e.event_date, p.original_channel FROM events e LEFT JOIN "
+                    "people p ON p.person_key = e.person_key WHERE e.event_type IN ('demo_requested', "
+                    "'nurture_enrolled') AND e.person_key IS NOT NULL AND e.event_date >= ? AND e.event_date <= ? "
+                    "ORDER BY e.person_key", (lo, hi)),
+    }
+
+
 def _load(conn: Any, model: Model, lo: str, hi: str, attribution_model: str, as_of: str | None, fx: Fx,
-          bucket: Callable[[str], str]) -> _Facts:
+          bucket: Callable[[str], str], reads: _Reads) -> _Facts:
     """Every additive fact over [lo, hi] (and the MRR changes); campaign / source / path slices by `bucket(day)`.
     Each scan is grouped in SQL or streamed (by opportunity, by campaign and person), so only day-level aggregates
-    stay in memory."""
+    stay in memory. `reads` gives the rows of _grouped_reads; the pairs and the opportunities, which Python works
+    through row by row, come first, so that a _Reads worker runs the others meanwhile."""
     from warehouse.attribution import self_reported_by_opportunity
 
     tz = model.timezone
@@ -272,41 +383,56 @@ def _load(conn: Any, model: Model, lo: str, hi: str, attribution_model: str, as_
     d_ = DIALECTS[dialect(conn)]
     c = d_["order_c"]
 
-    # 1a. web aggregates and form fills: grouped by day and channel
-    for et, d, ch, n, q in query(
-        conn, f"SELECT event_type, event_date, channel, COUNT(*), SUM(quantity) FROM events WHERE event_type IN "
-              f"{in_list(tuple(WEB_AGG) + FORM_TYPES)} AND event_date >= ? AND event_date <= ? "
-              f"GROUP BY event_type, event_date, channel", (lo, hi)):
-        if et in WEB_AGG:
-            add(WEB_AGG[et], day(d), q or 0.0, ch)
-        else:  # form_submitted, demo_requested: K07 is an event count
-            add("forms", day(d), float(n), ch)
+    # 5. pairs (email, webinar, event, direct-mail cohorts), streamed by (campaign, person): a pair's roles bitmask;
+    #    the cohort role (bit 1: first send / registration) dates the pair and names its source. Pairs are counted
+    #    by (family, day, source, roles) within a campaign and added to the facts when the campaign ends (counts:
+    #    exact in any order).
+    role_bit: dict[str, tuple[str, int]] = {}
+    for fam, roles in PAIR_FAMILIES.items():
+        for i, t in enumerate(roles):
+            role_bit[t] = (fam, 1 << i)
+    measures = {fam: [f"{fam}_{r}" for r in roles.values()] for fam, roles in PAIR_FAMILIES.items()}
+    groups: dict[tuple, int] = {}  # (family, cohort day, cohort source, roles) -> pairs, of the current campaign
+    pair: dict[str, list] = {}  # family -> [roles bitmask, cohort day, cohort source] of the current pair
 
-    # 1b. ad facts and spend: already one row per campaign and day, so stream them (a GROUP BY would not shrink it)
-    for et, d, ch, camp, src, cur, q, a in stream(
-        conn, f"SELECT event_type, event_date, channel, campaign_key, source_system, currency, quantity, amount "
-              f"FROM events WHERE event_type IN {in_list(AD_TYPES)} AND event_date >= ? AND event_date <= ?",
-            (lo, hi)):
-        d = day(d)
-        if et in AD_Q:
-            add(AD_Q[et], d, q or 0.0, ch, camp, src)
-        else:
-            amt = fx.convert(a, cur, d)
-            if amt is None:
-                continue
-            add("spend", d, amt, ch, camp, src)
-            if et == "ad_spend":
-                add("adspend", d, amt, ch, camp, src)
+    def close_pair() -> None:
+        for fam, (bits, d, src) in pair.items():
+            if bits & 1 and lo <= d <= hi:
+                k = (fam, d, src, bits)
+                groups[k] = groups.get(k, 0) + 1
+        pair.clear()
 
-    # 2. lifecycle FIRST(type) per person over all sources (window function: portable SQLite >= 3.25 / PG)
-    for et, d, ch, camp, src, n in query(
-        conn, f"SELECT event_type, event_date, channel, campaign_key, source_system, COUNT(*) FROM ("
-              f"SELECT event_type, event_date, channel, campaign_key, source_system, ROW_NUMBER() OVER ("
-              f"PARTITION BY person_key, event_type ORDER BY occurred_at, source_system, event_id) AS rn "
-              f"FROM events WHERE event_type IN {in_list(LIFECYCLE_TYPES)} AND person_key IS NOT NULL) x "
-              f"WHERE rn = 1 AND event_date >= ? AND event_date <= ? "
-              f"GROUP BY event_type, event_date, channel, campaign_key, source_system", (lo, hi)):
-        add(F_MEASURE[et], day(d), float(n), ch, camp, src)
+    def close_campaign(camp: Any) -> None:
+        for (fam, d, src, bits), n in groups.items():
+            for i, m in enumerate(measures[fam]):
+                if bits >> i & 1:
+                    add(m, d, float(n), campaign=camp, source=src or None)
+            if fam == "dm" and bits & 0b110 == 0b110:
+                add("dm_both", d, float(n), campaign=camp, source=src or None)
+        groups.clear()
+
+    bound = " AND event_date <= ?" if as_of else ""
+    cur_camp = cur_pk = None
+    for camp, pk, et, d, src in stream(  # in the order of the partial index ix_events_pairs (no sort), index only
+            conn, f"SELECT campaign_key, person_key, event_type, event_date, source_system FROM events"
+                  f"{d_['pairs_index']} WHERE {PAIRS_WHERE}{bound} ORDER BY campaign_key, person_key",
+            (as_of,) if as_of else ()):
+        if pk != cur_pk or camp != cur_camp:
+            close_pair()
+            if camp != cur_camp:
+                close_campaign(cur_camp)
+            cur_camp, cur_pk = camp, pk
+        fam, bit = role_bit[et]
+        p = pair.get(fam)
+        if p is None:
+            p = pair[fam] = [0, "~", ""]
+        p[0] |= bit
+        if bit == 1:
+            d, src = day(d), src or ""
+            if d < p[1] or (d == p[1] and src < p[2]):
+                p[1], p[2] = d, src
+    close_pair()
+    close_campaign(cur_camp)
 
     # 3. opportunities one at a time, with SR(o) (dark funnel, §5.5) and their revenue credit shares (MRR by channel)
     shares = stream(conn, f"SELECT opportunity_key, channel, SUM(credit) FROM attribution_credits WHERE model = ? AND "
@@ -363,82 +489,43 @@ def _load(conn: Any, model: Model, lo: str, hi: str, attribution_model: str, as_
             add("agree", d, 1.0 if s == sw else 0.0)
             facts.add_slice("sr", d, 1.0, "channel", s)
             facts.add_slice("sw", d, 1.0, "channel", sw)
-    # K09 new customers: an account's first won opportunity (one without account is its own account)
-    for d, ch, n in query(
-        conn, f"SELECT d, ch, COUNT(*) FROM (SELECT w.event_date AS d, COALESCE(NULLIF(o.sourced_channel, ''), "
-              f"'unattributed') AS ch, ROW_NUMBER() OVER (PARTITION BY COALESCE(NULLIF(o.account_key, ''), "
-              f"o.opportunity_key) ORDER BY w.event_date, o.opportunity_key{c}) AS rn FROM opportunities o "
-              f"JOIN {_first_won(conn)} w ON w.opportunity_key = o.opportunity_key) x WHERE rn = 1 GROUP BY d, ch"):
+    # 1a. web aggregates and form fills
+    for et, d, ch, n, q in reads.rows("web"):
+        if et in WEB_AGG:
+            add(WEB_AGG[et], day(d), q or 0.0, ch)
+        else:  # form_submitted, demo_requested: K07 is an event count
+            add("forms", day(d), float(n), ch)
+
+    # 1b. ad facts and spend
+    for et, d, ch, camp, src, cur, q, a in reads.rows("ads"):
+        d = day(d)
+        if et in AD_Q:
+            add(AD_Q[et], d, q or 0.0, ch, camp, src)
+        else:
+            amt = fx.convert(a, cur, d)
+            if amt is None:
+                continue
+            add("spend", d, amt, ch, camp, src)
+            if et == "ad_spend":
+                add("adspend", d, amt, ch, camp, src)
+
+    # 2. lifecycle FIRST(type) per person
+    for et, d, ch, camp, src, n in reads.rows("lifecycle"):
+        add(F_MEASURE[et], day(d), float(n), ch, camp, src)
+
+    # K09 new customers
+    for d, ch, n in reads.rows("new_customers"):
         add("newcust", day(d), float(n), channel=ch)
 
-    # 5. pairs (email, webinar, event, direct-mail cohorts), streamed by (campaign, person): a pair's roles bitmask;
-    #    the cohort role (bit 1: first send / registration) dates the pair and names its source. Pairs are counted
-    #    by (family, day, source, roles) within a campaign and added to the facts when the campaign ends (counts:
-    #    exact in any order).
-    role_bit: dict[str, tuple[str, int]] = {}
-    for fam, roles in PAIR_FAMILIES.items():
-        for i, t in enumerate(roles):
-            role_bit[t] = (fam, 1 << i)
-    measures = {fam: [f"{fam}_{r}" for r in roles.values()] for fam, roles in PAIR_FAMILIES.items()}
-    groups: dict[tuple, int] = {}  # (family, cohort day, cohort source, roles) -> pairs, of the current campaign
-    pair: dict[str, list] = {}  # family -> [roles bitmask, cohort day, cohort source] of the current pair
-
-    def close_pair() -> None:
-        for fam, (bits, d, src) in pair.items():
-            if bits & 1 and lo <= d <= hi:
-                k = (fam, d, src, bits)
-                groups[k] = groups.get(k, 0) + 1
-        pair.clear()
-
-    def close_campaign(camp: Any) -> None:
-        for (fam, d, src, bits), n in groups.items():
-            for i, m in enumerate(measures[fam]):
-                if bits >> i & 1:
-                    add(m, d, float(n), campaign=camp, source=src or None)
-            if fam == "dm" and bits & 0b110 == 0b110:
-                add("dm_both", d, float(n), campaign=camp, source=src or None)
-        groups.clear()
-
-    bound = " AND event_date <= ?" if as_of else ""
-    cur_camp = cur_pk = None
-    for camp, pk, et, d, src in stream(  # in the order of the partial index ix_events_pairs (no sort), index only
-            conn, f"SELECT campaign_key, person_key, event_type, event_date, source_system FROM events"
-                  f"{d_['pairs_index']} WHERE {PAIRS_WHERE}{bound} ORDER BY campaign_key, person_key",
-            (as_of,) if as_of else ()):
-        if pk != cur_pk or camp != cur_camp:
-            close_pair()
-            if camp != cur_camp:
-                close_campaign(cur_camp)
-            cur_camp, cur_pk = camp, pk
-        fam, bit = role_bit[et]
-        p = pair.get(fam)
-        if p is None:
-            p = pair[fam] = [0, "~", ""]
-        p[0] |= bit
-        if bit == 1:
-            d, src = day(d), src or ""
-            if d < p[1] or (d == p[1] and src < p[2]):
-                p[1], p[2] = d, src
-    close_pair()
-    close_campaign(cur_camp)
-
-    # 6. K17 landing pages: forms by properties.page_path, sessions by landing_path
-    page = d_["json_text"].format(col="properties", key="page_path")
-    for d, path, n in query(conn, f"SELECT event_date, {page}, COUNT(*) FROM events WHERE event_type IN "
-                                  f"{in_list(FORM_TYPES)} AND properties IS NOT NULL AND event_date >= ? AND "
-                                  f"event_date <= ? GROUP BY event_date, {page}", (lo, hi)):
+    # 6. K17 landing pages
+    for d, path, n in reads.rows("page_forms"):
         if path:
             add("pforms", day(d), float(n), path=path)
-    for d, path, q in query(conn, "SELECT event_date, landing_path, SUM(quantity) FROM events WHERE event_type = "
-                                  "'web_sessions' AND landing_path IS NOT NULL AND event_date >= ? AND event_date <= ? "
-                                  "GROUP BY event_date, landing_path", (lo, hi)):
+    for d, path, q in reads.rows("page_sessions"):
         add("psess", day(d), q or 0.0, path=path)
 
-    # 7. attributed money (credited_amount is already in the reporting currency)
-    for target, ch, camp, conv, amount in stream(
-        conn, "SELECT target, channel, campaign_key, conversion_at, SUM(credited_amount) FROM attribution_credits "
-              "WHERE model = ? AND credited_amount IS NOT NULL GROUP BY target, channel, campaign_key, conversion_at",
-        (attribution_model,)):
+    # 7. attributed money
+    for target, ch, camp, conv, amount in reads.rows("attributed"):
         if conv is None:
             continue
         add("attr_p" if target == "pipeline" else "attr_r", _local(conv, tz), amount or 0.0, channel=ch,
@@ -455,17 +542,14 @@ def _first_won(conn: Any) -> str:
             f"WHERE rn = 1)")
 
 
-def _persons_per_period(conn: Any, lo: str, hi: str, pmaps: list[dict[str, tuple]]) -> list[dict[tuple, dict]]:
+def _persons_per_period(rows: Iterable[tuple], pmaps: list[dict[str, tuple]]) -> list[dict[tuple, dict]]:
     """The non-additive counts, for each day -> period map: K06 demos (distinct persons with a demo_requested in P;
     total and by the person's original channel) and K40 nurture (distinct persons enrolled in P), keyed like rolled
-    facts (dim, value, period_start). One pass over those events, one person at a time."""
+    facts (dim, value, period_start). One pass over those events (`rows`: the "persons" read of _grouped_reads), one
+    person at a time."""
     out: list[dict[tuple, dict]] = [{} for _ in pmaps]
     if not pmaps:
         return out
-    rows = stream(conn, "SELECT e.person_key, e.event_type, e.event_date, p.original_channel FROM events e LEFT JOIN "
-                        "people p ON p.person_key = e.person_key WHERE e.event_type IN ('demo_requested', "
-                        "'nurture_enrolled') AND e.person_key IS NOT NULL AND e.event_date >= ? AND "
-                        "e.event_date <= ? ORDER BY e.person_key", (lo, hi))
     single: dict[tuple, int] = {}  # (event type, day, channel) -> persons with events of one type on one day
 
     def count(counts: dict, et: str, p0: str, ch: str, n: float) -> None:
@@ -890,11 +974,13 @@ def compute_kpis(conn: Any, model: Model, start: str, end: str, grain: str | Non
         raise ValueError("mode must be in_period or cohort")
     fx = Fx(conn, model.reporting_currency)
     pmap = periods(start, end, grain, model.fiscal_year_start_month, clip=True)
-    facts = _load(conn, model, start, end, attribution_model or model.default_model,
-                  as_of if mode == "cohort" else None, fx, lambda d: pmap[d][0])
+    attribution_model = attribution_model or model.default_model
+    reads = _Reads(conn, _grouped_reads(conn, start, end, attribution_model))
+    facts = _load(conn, model, start, end, attribution_model, as_of if mode == "cohort" else None, fx,
+                  lambda d: pmap[d][0], reads)
     if mode == "cohort":
         _cohort_facts(conn, facts, as_of or "9999-12-31", model.timezone)
-    persons = _persons_per_period(conn, start, end, [pmap])[0]
+    persons = _persons_per_period(reads.rows("persons"), [pmap])[0]
     slices = _Slices()
     rows = list(_full_rows(_rows_for_grain(facts, persons, model, grain, pmap, (by,) if by else (), mode, slices),
                            slices))
@@ -929,6 +1015,18 @@ _STAGE = (  # refresh_kpis' staging tables (temporary): (name, "column TYPE, ...
 )
 
 
+PREFETCH_EVENTS = 100_000  # from this many events on, refresh_kpis runs its grouped reads on a worker (_Reads)
+
+
+def _worth_a_worker(conn: Any) -> bool:
+    """A SQLite file (a second connection sees what this one committed) with PREFETCH_EVENTS events or more."""
+    if not isinstance(conn, sqlite3.Connection):
+        return False
+    if not next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), ""):
+        return False  # in memory or temporary
+    return (conn.execute("SELECT MAX(rowid) FROM events").fetchone()[0] or 0) >= PREFETCH_EVENTS
+
+
 def refresh_kpis(conn: Any, model: Model, start: str | None = None, end: str | None = None,
                  timings: dict[str, float] | None = None) -> list[str]:
     """Rewrite `kpi_values` (in-period, every grain and slice of STORED_SLICES) for the periods overlapping the data's date range;
@@ -944,12 +1042,13 @@ def refresh_kpis(conn: Any, model: Model, start: str | None = None, end: str | N
     full = not (start or end)
     bulk = full and bool(DIALECTS[dialect(conn)]["bulk_drop_index"])
     if full:
-        execute(conn, "DELETE FROM kpi_values")
         lo, hi = "0001-01-01", "9999-12-31"
     else:
         lo = period_of(date.fromisoformat(start or end), "year", fy)[0].isoformat()
         hi = period_of(date.fromisoformat(end or start), "year", fy)[1].isoformat()
-        execute(conn, "DELETE FROM kpi_values WHERE period_end >= ? AND period_start <= ?", (lo, hi))
+    worker = owned and _worth_a_worker(conn)
+    if worker:  # take the write lock now: no other writer commits while two connections read (_Reads)
+        execute(conn, "BEGIN IMMEDIATE")
     warnings: list[str] = []
     spent = {"read": 0.0, "compute": 0.0, "write": 0.0}
     if lo <= hi:
@@ -957,15 +1056,24 @@ def refresh_kpis(conn: Any, model: Model, start: str | None = None, end: str | N
         # ISO weeks may cross the fiscal year: read 6 more days each side so such a week is complete
         load_lo = lo if full else (date.fromisoformat(lo) - timedelta(days=6)).isoformat()
         load_hi = hi if full else (date.fromisoformat(hi) + timedelta(days=6)).isoformat()
-        facts = _load(conn, model, load_lo, load_hi, model.default_model, None, fx, segment_start)
-        # the data's date range = the days holding any KPI fact (no extra scan for MIN/MAX(event_date)); from week
-        # grain up the day -> period maps also cover the span (segment) holding the first day
-        days = [d for (dim, _v, d) in facts.s if dim is None]
-        emit_lo, emit_hi = (min(days), max(days)) if days else ("9999-12-31", "0001-01-01")
-        pmaps = {g: periods(emit_lo if g == "day" else segment_start(emit_lo), emit_hi, g, fy, clip=False)
-                 for g in (GRAINS if emit_lo <= emit_hi else ())}
-        persons = dict(zip(pmaps, _persons_per_period(conn, load_lo, load_hi, list(pmaps.values()))))
+        reads = _Reads(conn, _grouped_reads(conn, load_lo, load_hi, model.default_model),
+                       worker=worker)
+        try:
+            facts = _load(conn, model, load_lo, load_hi, model.default_model, None, fx, segment_start, reads)
+            # the data's date range = the days holding any KPI fact (no extra scan for MIN/MAX(event_date)); from
+            # week grain up the day -> period maps also cover the span (segment) holding the first day
+            days = [d for (dim, _v, d) in facts.s if dim is None]
+            emit_lo, emit_hi = (min(days), max(days)) if days else ("9999-12-31", "0001-01-01")
+            pmaps = {g: periods(emit_lo if g == "day" else segment_start(emit_lo), emit_hi, g, fy, clip=False)
+                     for g in (GRAINS if emit_lo <= emit_hi else ())}
+            persons = dict(zip(pmaps, _persons_per_period(reads.rows("persons"), list(pmaps.values()))))
+        finally:
+            reads.close()
         spent["read"] = clock() - t0
+        if full:
+            execute(conn, "DELETE FROM kpi_values")
+        else:
+            execute(conn, "DELETE FROM kpi_values WHERE period_end >= ? AND period_start <= ?", (lo, hi))
         # Rows are staged compactly (slice id, KPI index, value, numerator, denominator, status: binding few small
         # parameters is what a bulk insert costs from Python) and expanded into kpi_values by one INSERT ... SELECT.
         types = SQLITE_TYPES if dialect(conn) == "sqlite" else PG_TYPES

@@ -385,3 +385,40 @@ def test_mailchimp_report_totals_are_reconciled_with_the_events(wh):
     assert len(gaps) == 1 and gaps[0].startswith("mailchimp campaign M1: emails sent 10 in the report, 8 held; "
                                                  "unique opens 6 in the report, 4 held")
     assert raw({"id": "M1"}) == []  # a report without totals: nothing to compare
+
+
+@pytest.mark.parametrize("journal", ["wal", "delete"])
+def test_refresh_with_a_read_worker_equals_the_inline_refresh(tmp_path, monkeypatch, journal):
+    """On a SQLite file with nothing uncommitted, refresh_kpis runs its grouped reads on a second connection in a
+    thread (kpis._Reads); the kpi_values it writes are those of the inline reads, row for row, in both journal modes
+    (in rollback mode the refresh must not hold the lock the worker's reads need), and the scratch files go."""
+    from warehouse import kpis
+
+    conn = fx.create(str(tmp_path / "w.db"))
+    conn.execute(f"PRAGMA journal_mode={journal}")
+    derive(conn, M)
+    conn.commit()
+    scratch, reads = [], []
+    real_init = kpis._Reads.__init__
+
+    def spy(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        scratch.append(self.scratch)
+        reads.append(self)
+
+    monkeypatch.setattr(kpis._Reads, "__init__", spy)
+    monkeypatch.setattr(kpis, "PREFETCH_EVENTS", 10**9)
+    refresh_kpis(conn, M)
+    assert scratch == [None]  # below PREFETCH_EVENTS: inline
+    inline = dump(conn, "kpi_values")
+    monkeypatch.setattr(kpis, "PREFETCH_EVENTS", 1)
+    refresh_kpis(conn, M)
+    assert scratch[1] and not (tmp_path / scratch[1]).exists()  # a worker ran; its scratch database is gone
+    assert reads[1].served == list(kpis._grouped_reads(conn, "", "", "")) and reads[0].served == []
+    assert not conn.in_transaction
+    assert dump(conn, "kpi_values") == inline and len(inline) > 1000
+    conn.execute("BEGIN")  # the caller's open transaction: a second connection would not see it, so inline
+    refresh_kpis(conn, M)
+    assert scratch[2] is None
+    conn.rollback()
+    conn.close()
