@@ -544,7 +544,7 @@ def test_postgresql_report_matches_sqlite_through_a_read_only_role(demo, q1_repo
             conn = connect(ro_url)
             try:
                 with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
-                    conn.execute("DELETE FROM kpi_values")
+                    conn.execute("DELETE FROM kpi_rows")
                 conn.rollback()
                 page = write_report(SimpleNamespace(conn=conn), demo.model, tmp_path / "pg.html", start=Q1[0],
                                     end=Q1[1], now=NOW)

@@ -82,16 +82,13 @@ from warehouse.derive import (
     monthly_factor,
     query,
     stream,
-    temp_table,
     ts,
 )
 from warehouse.schema import (
-    KPI_VALUES,
+    KPI_ROWS,
+    KPI_SLICES,
     PAIR_TYPES,
     PAIRS_WHERE,
-    PG_TYPES,
-    SQLITE_TYPES,
-    ddl,
 )
 
 GRAINS = ("day", "week", "month", "quarter", "year")
@@ -930,6 +927,18 @@ class _Slices(dict):
         return sid
 
 
+def _within(rows: Iterable[tuple], slices: _Slices, lo: str, hi: str) -> Iterator[tuple]:
+    """The compact rows of the slices whose period overlaps [lo, hi] (a slice is looked up at its first row, before
+    refresh_kpis writes and forgets it)."""
+    last, keep = None, False
+    for r in rows:
+        if r[0] != last:
+            last = r[0]
+            keep = slices[last][2] >= lo and slices[last][1] <= hi
+        if keep:
+            yield r
+
+
 def _full_rows(rows: Iterable[tuple], slices: _Slices) -> Iterator[tuple]:
     """Compact rows of _rows_for_grain as kpi_values rows (COLUMNS)."""
     for sid, k, value, num, den, status in rows:
@@ -1005,14 +1014,7 @@ def data_range(conn: Any) -> tuple[str, str] | None:
 # campaign`) still computes any grain x slice on demand from the events.
 STORED_SLICES = {"day": ("channel",)}  # day grain: only day-kept slices (see _Facts)
 WRITE_ROWS = 5000
-SLICE_COLUMNS = ("grain", "period_start", "period_end", "channel", "campaign_key", "source_system", "landing_path")
-_ROW_COLUMNS = ("value", "numerator", "denominator", "status")
-_STAGE = (  # refresh_kpis' staging tables (temporary): (name, "column TYPE, ...") with warehouse.schema's type names
-    ("_kpi_names", "k INT, kpi TEXT"),
-    ("_kpi_rows", "sid INT, k INT, value REAL, numerator REAL, denominator REAL, status TEXT"),
-    ("_kpi_slices", ("sid INT, grain TEXT, period_start DATE, period_end DATE, channel TEXT, campaign_key TEXT, "
-                     "source_system TEXT, landing_path TEXT")),
-)
+KPI_TABLES = (KPI_ROWS, KPI_SLICES)  # what refresh_kpis writes (kpi_values is a view of them)
 
 
 PREFETCH_EVENTS = 100_000  # from this many events on, refresh_kpis runs its grouped reads on a worker (_Reads)
@@ -1070,47 +1072,47 @@ def refresh_kpis(conn: Any, model: Model, start: str | None = None, end: str | N
         finally:
             reads.close()
         spent["read"] = clock() - t0
+        t1 = clock()
         if full:
-            execute(conn, "DELETE FROM kpi_values")
+            execute(conn, "DELETE FROM kpi_rows")
+            execute(conn, "DELETE FROM kpi_slices")
         else:
-            execute(conn, "DELETE FROM kpi_values WHERE period_end >= ? AND period_start <= ?", (lo, hi))
-        # Rows are staged compactly (slice id, KPI index, value, numerator, denominator, status: binding few small
-        # parameters is what a bulk insert costs from Python) and expanded into kpi_values by one INSERT ... SELECT.
-        types = SQLITE_TYPES if dialect(conn) == "sqlite" else PG_TYPES
-        for name, cols in _STAGE:
-            temp_table(conn, name, ", ".join(f"{c} {types[t]}" for c, t in (x.split() for x in cols.split(", "))))
-        insert_rows(conn, "_kpi_names", ("k", "kpi"), enumerate(KPI_NAMES))
+            old = "SELECT slice_id FROM kpi_slices WHERE period_end >= ? AND period_start <= ?"
+            execute(conn, f"DELETE FROM kpi_rows WHERE slice_id IN ({old})", (lo, hi))
+            execute(conn, f"DELETE FROM kpi_slices WHERE slice_id IN ({old})", (lo, hi))
+        execute(conn, "DELETE FROM kpi_names")
+        insert_rows(conn, "kpi_names", ("kpi_id", "kpi"), enumerate(KPI_NAMES))
         slices = _Slices()
-        for grain, pmap in pmaps.items():  # rows are staged as they are computed, WRITE_ROWS at a time
+        slices.next_id = next(query(conn, "SELECT COALESCE(MAX(slice_id) + 1, 0) FROM kpi_slices"))[0]
+        if bulk and emit_lo <= emit_hi:  # bulk load: drop the indexes, recreate them once the rows are in
+            for table in KPI_TABLES:
+                for name, _stmt in table.index_statements():
+                    execute(conn, f"DROP INDEX IF EXISTS {name}")
+        spent["write"] += clock() - t1
+        for grain, pmap in pmaps.items():  # rows are written as they are computed, WRITE_ROWS at a time
             t1 = clock()
             rows = _rows_for_grain(facts, persons[grain], model, grain, pmap, STORED_SLICES.get(grain, BY),
                                    "in_period", slices)
+            if not full:  # exactly the periods the DELETE above removed
+                rows = _within(rows, slices, lo, hi)
             while True:
                 chunk = list(itertools.islice(rows, WRITE_ROWS))
                 t2 = clock()
                 spent["compute"] += t2 - t1
                 if not chunk:
                     break
-                insert_rows(conn, "_kpi_rows", ("sid", "k", *_ROW_COLUMNS), chunk)
-                insert_rows(conn, "_kpi_slices", ("sid", *SLICE_COLUMNS), ((i, *x) for i, x in slices.items()))
+                insert_rows(conn, "kpi_rows", KPI_ROWS.column_names, chunk)
+                insert_rows(conn, "kpi_slices", KPI_SLICES.column_names,
+                            ((i, *x) for i, x in slices.items() if full or (x[2] >= lo and x[1] <= hi)))
                 slices.clear()
                 t1 = clock()
                 spent["write"] += t1 - t2
-        t2 = clock()
-        if bulk and emit_lo <= emit_hi:  # bulk load: drop the index, recreate it once the rows are in (~15% faster)
-            for idx in KPI_VALUES.indexes:
-                execute(conn, f"DROP INDEX IF EXISTS ix_kpi_values_{'_'.join(idx)}")
-        # a refresh of some fiscal years writes exactly the periods the DELETE above removed
-        execute(conn, f"INSERT INTO kpi_values ({', '.join(COLUMNS)}) SELECT "
-                      f"{', '.join('n.kpi' if c == 'kpi' else ('r.' if c in _ROW_COLUMNS else 's.') + c for c in COLUMNS)}"
-                      f" FROM _kpi_rows r JOIN _kpi_slices s ON s.sid = r.sid JOIN _kpi_names n ON n.k = r.k"
-                      f"{'' if full else ' WHERE s.period_end >= ? AND s.period_start <= ?'}", () if full else (lo, hi))
-        for name, _cols in _STAGE:
-            execute(conn, f"DROP TABLE {name}")
-        if bulk:  # (re)create the index even when nothing was written
-            for stmt in ddl(KPI_VALUES, types)[1:]:
-                execute(conn, stmt)
-        spent["write"] += clock() - t2
+        if bulk:  # (re)create the indexes even when nothing was written
+            t2 = clock()
+            for table in KPI_TABLES:
+                for _name, stmt in table.index_statements():
+                    execute(conn, stmt)
+            spent["write"] += clock() - t2
         warnings = fx.warnings("money rows")
     if owned:
         t3 = clock()

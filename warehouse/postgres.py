@@ -241,8 +241,18 @@ class PostgresWarehouse:
                 have.setdefault(t, set()).add(c)
             cur.execute("SELECT tablename, indexname FROM pg_indexes WHERE schemaname = current_schema()")
             indexes = {r[1]: r[0] for r in cur.fetchall()}
+            cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+                        "AND table_type = 'BASE TABLE'")
+            tables = {r[0] for r in cur.fetchall()}
             for table in schema.TABLES:
                 stmts = pg_ddl(table)
+                if table.view:  # a view (an earlier version may have kept a table of that name)
+                    if table.name in tables:
+                        cur.execute(f"DROP TABLE {table.name}")
+                    if table.name in tables or table.name not in have:
+                        for stmt in stmts:
+                            cur.execute(stmt)
+                    continue
                 if table.name not in have:
                     for stmt in stmts:
                         cur.execute(stmt)

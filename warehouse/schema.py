@@ -23,6 +23,7 @@ class Table:
     indexes: tuple[tuple[str, ...], ...] = ()
     not_null: tuple[str, ...] = ()
     partial: tuple[tuple[str, tuple[str, ...], str], ...] = ()  # (name, columns, WHERE): an index of some rows
+    view: str = ""  # set: a view of other tables (this SELECT, giving `columns`), not a table
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -148,13 +149,30 @@ GOALS = _t(
 )
 FX_RATES = _t("fx_rates", "date DATE, currency TEXT, rate_to_reporting REAL", ("date", "currency"))
 # landing_path: the slice of K17 landing_page_conversion_rate (per path, spec §4.2); NULL on every other row.
-KPI_VALUES = _t(
-    "kpi_values",
-    """grain TEXT, period_start DATE, period_end DATE, kpi TEXT, channel TEXT, campaign_key TEXT,
-    source_system TEXT, value REAL, numerator REAL, denominator REAL, status TEXT, landing_path TEXT""",
-    (),
-    indexes=(("kpi", "grain", "period_start"),),
+# kpi_values (§9.1), what dashboards read, is a view of three tables that warehouse/kpis.py refresh_kpis writes
+# compactly: each slice (grain, period, channel / campaign / source / landing path) once in kpi_slices, each row as
+# (slice_id, kpi_id, value, numerator, denominator, status) in kpi_rows, the KPI names in kpi_names.
+KPI_NAMES = _t("kpi_names", "kpi_id INT, kpi TEXT", ("kpi_id",))
+KPI_SLICES = _t(
+    "kpi_slices",
+    """slice_id INT, grain TEXT, period_start DATE, period_end DATE, channel TEXT, campaign_key TEXT,
+    source_system TEXT, landing_path TEXT""",
+    ("slice_id",),
+    indexes=(("grain", "period_start"),),
 )
+KPI_ROWS = _t(
+    "kpi_rows",
+    "slice_id INT, kpi_id INT, value REAL, numerator REAL, denominator REAL, status TEXT",
+    (),
+    indexes=(("kpi_id", "slice_id"),),
+)
+_KPI_COLUMNS = """grain TEXT, period_start DATE, period_end DATE, kpi TEXT, channel TEXT, campaign_key TEXT,
+    source_system TEXT, value REAL, numerator REAL, denominator REAL, status TEXT, landing_path TEXT"""
+KPI_VALUES = _t("kpi_values", _KPI_COLUMNS, ())
+KPI_VALUES = Table(KPI_VALUES.name, KPI_VALUES.columns, (), view=(
+    "SELECT " + ", ".join("n.kpi" if c == "kpi" else ("r." if c in ("value", "numerator", "denominator", "status")
+                                                      else "s.") + c for c in KPI_VALUES.column_names)
+    + " FROM kpi_rows r JOIN kpi_slices s ON s.slice_id = r.slice_id JOIN kpi_names n ON n.kpi_id = r.kpi_id"))
 GOAL_PACING = _t(
     "goal_pacing",
     """plan_year INT, metric TEXT, quarter INT, target REAL, expected_to_date REAL, actual_to_date REAL,
@@ -181,8 +199,8 @@ SYNC_RUNS = _t(
 
 TABLES: tuple[Table, ...] = (
     RAW_RECORDS, EVENTS, PERSON_SOURCES, ACCOUNT_SOURCES, OPPORTUNITY_LINKS, PEOPLE, ACCOUNTS, CAMPAIGNS,
-    OPPORTUNITIES, OPPORTUNITY_PEOPLE, ATTRIBUTION_CREDITS, GOALS, FX_RATES, KPI_VALUES, GOAL_PACING, QUARANTINE,
-    SYNC_STATE, SYNC_RUNS,
+    OPPORTUNITIES, OPPORTUNITY_PEOPLE, ATTRIBUTION_CREDITS, GOALS, FX_RATES, KPI_NAMES, KPI_SLICES, KPI_ROWS,
+    KPI_VALUES, GOAL_PACING, QUARANTINE, SYNC_STATE, SYNC_RUNS,
 )
 BY_NAME = {t.name: t for t in TABLES}
 
@@ -197,7 +215,10 @@ PG_TYPES = {"TEXT": "text", "REAL": "double precision", "INT": "bigint", "TS": "
 
 
 def ddl(table: Table, types: dict[str, str]) -> list[str]:
-    """CREATE TABLE / INDEX statements (IF NOT EXISTS) for one table in one dialect."""
+    """CREATE TABLE / INDEX statements (IF NOT EXISTS) for one table in one dialect (a view: CREATE VIEW)."""
+    if table.view:
+        create = "CREATE OR REPLACE VIEW" if types is PG_TYPES else "CREATE VIEW IF NOT EXISTS"
+        return [f"{create} {table.name} AS {table.view}"]
     cols = []
     for name, kind in table.columns:
         nn = " NOT NULL" if name in table.not_null else ""

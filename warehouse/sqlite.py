@@ -59,7 +59,12 @@ class SqliteWarehouse:
         existing = set(self.db.table_names())
         with self.db.atomic():
             for table in schema.TABLES:
-                if table.name not in existing:
+                if table.view:  # a view (an earlier version may have kept a table of that name)
+                    if table.name in existing:
+                        self.conn.execute(f"DROP TABLE {table.name}")
+                    for stmt in schema.ddl(table, schema.SQLITE_TYPES):
+                        self.conn.execute(stmt)
+                elif table.name not in existing:
                     for stmt in schema.ddl(table, schema.SQLITE_TYPES):
                         self.conn.execute(stmt)
                 else:  # additive migrations: new columns and indexes

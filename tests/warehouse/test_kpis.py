@@ -149,7 +149,7 @@ def test_refresh_kpis_table(wh):
     before = dump(wh, "kpi_values")
     assert refresh_kpis(wh, M) == [] and dump(wh, "kpi_values") == before  # idempotent
     assert refresh_kpis(wh, M, "2024-02-01", "2024-02-29") == [] and dump(wh, "kpi_values") == before
-    assert fx.index_exists(wh, "ix_kpi_values_kpi_grain_period_start")
+    assert fx.index_exists(wh, "ix_kpi_rows_kpi_id_slice_id") and fx.index_exists(wh, "ix_kpi_slices_grain_period_start")
 
 
 # ---- derive ---------------------------------------------------------------------------------------------------------
