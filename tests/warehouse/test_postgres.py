@@ -123,6 +123,38 @@ def test_migrate_replaces_indexes_an_earlier_version_declared(backend, url, tmp_
     again.close()
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_migrate_turns_an_earlier_kpi_values_table_into_the_view(backend, url, tmp_path):
+    """Earlier versions kept kpi_values as a table; opening such a warehouse replaces it with the view of kpi_rows,
+    kpi_slices and kpi_names (its rows are derived: the next refresh writes them again), and a warehouse already
+    holding the view keeps it (no DDL)."""
+    from warehouse.schema import KPI_VALUES
+
+    def open_wh():
+        return PostgresWarehouse(url) if backend == "postgres" else SqliteWarehouse(tmp_path / "wh.db")
+
+    wh = open_wh()
+    wh.query("DROP VIEW kpi_values")
+    wh.query("CREATE TABLE kpi_values (grain TEXT, period_start DATE, kpi TEXT, value REAL)")
+    wh.query("INSERT INTO kpi_values VALUES ('day', '2024-01-01', 'mqls', 1)")
+    wh.conn.commit()
+    wh.close()
+    again = open_wh()
+    again.query("INSERT INTO kpi_names VALUES (0, 'mqls')")
+    again.query("INSERT INTO kpi_slices (slice_id, grain, period_start, period_end) VALUES "
+                "(7, 'month', '2024-01-01', '2024-01-31')")
+    again.query("INSERT INTO kpi_rows (slice_id, kpi_id, value) VALUES (7, 0, 2.5)")
+    again.conn.commit()
+    assert [tuple(r) for r in again.query("SELECT grain, kpi, value, channel FROM kpi_values")] == [
+        ("month", "mqls", 2.5, None)]
+    assert [d[0] for d in again.conn.execute("SELECT * FROM kpi_values").description] == list(
+        KPI_VALUES.column_names)
+    again.close()
+    third = open_wh()
+    assert count(third, "kpi_values") == 1
+    third.close()
+
+
 def test_open_warehouse_dispatches_postgresql_urls(url):
     w = open_warehouse(url)
     assert isinstance(w, PostgresWarehouse)
