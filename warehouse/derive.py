@@ -64,7 +64,7 @@ DIALECTS: dict[str, dict[str, str]] = {
         "temp_table": "CREATE TEMP TABLE {name} ({cols})",
         "order_c": "",  # ORDER BY in byte (= Python str) order
         "ts_second": "{col}",  # a TS column at the precision of its text form (`ts()`)
-        "bulk_drop_index": "yes",  # refresh_kpis drops kpi_values' index while bulk-inserting (readers keep a snapshot)
+        "bulk_drop_index": "yes",  # refresh_kpis drops kpi_rows' / kpi_slices' indexes while bulk-inserting
         "pairs_index": " INDEXED BY ix_events_pairs",  # SQLite's planner, without statistics, would sort instead
     },
     "postgresql": {

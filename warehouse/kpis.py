@@ -1,4 +1,5 @@
-"""KPIs K01–K49 (spec §4, §5.5, names of §9) over the derived warehouse, and the `kpi_values` table.
+"""KPIs K01–K49 (spec §4, §5.5, names of §9) over the derived warehouse, and `kpi_values` (a view of kpi_rows,
+kpi_slices and kpi_names, see warehouse.schema).
 
 `compute_kpis(conn, model, start, end, grain, by)` returns rows with the `kpi_values` columns for the periods of
 `grain` inside [start, end] (bounds clipped to the range; `grain=None` ⇒ the whole range as one period);
@@ -87,14 +88,14 @@ from warehouse.derive import (
 from warehouse.schema import (
     KPI_ROWS,
     KPI_SLICES,
+    KPI_VALUES,
     PAIR_TYPES,
     PAIRS_WHERE,
 )
 
 GRAINS = ("day", "week", "month", "quarter", "year")
 BY = ("channel", "campaign", "source", "path")
-COLUMNS = ("grain", "period_start", "period_end", "kpi", "channel", "campaign_key", "source_system", "value",
-           "numerator", "denominator", "status", "landing_path")
+COLUMNS = KPI_VALUES.column_names  # what compute_kpis returns
 WEB_AGG = {"web_sessions": "sess", "web_engaged_sessions": "eng", "web_page_views": "pv", "web_new_users": "nu",
            "web_key_events": "ke", "web_engagement_seconds": "es"}
 AD_Q = {"ad_clicks": "clk", "ad_impressions": "imp", "ad_conversions": "conv", "ad_leads": "adleads"}
@@ -268,9 +269,10 @@ class _Reads:
     thread runs them, in order, on a second connection, each as one `CREATE TABLE name AS query` into a scratch
     database: SQLite does that work without holding Python's GIL, so it overlaps the row-by-row work of this thread
     (pairs, opportunities), and `rows(name)` then reads the small result back from the scratch file. Both connections
-    read the same committed data: the caller's transaction holds the write lock from before the worker starts
-    (refresh_kpis' DELETE), so no other writer commits meanwhile. Otherwise, or when the worker failed, `rows` runs
-    the query on `conn` (PostgreSQL: a server-side cursor)."""
+    read the same committed data: refresh_kpis holds the write lock (BEGIN IMMEDIATE) from before the worker starts, so
+    no other writer commits meanwhile. Otherwise, or for a read the worker could not make (its error is not printed:
+    the same query then runs here and raises it), `rows` runs the query on `conn` (PostgreSQL: a server-side
+    cursor)."""
 
     def __init__(self, conn: Any, queries: dict[str, tuple[str, tuple]], worker: bool = False):
         self.conn, self.queries = conn, queries
@@ -280,25 +282,27 @@ class _Reads:
         self.thread: threading.Thread | None = None
         self.served: list[str] = []  # the reads the worker made
         if worker:
-            path = next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
+            path = _main_file(conn)
             self.dir = tempfile.mkdtemp(prefix="funnelsync-kpis-")
             self.scratch = os.path.join(self.dir, "reads.db")
             self.thread = threading.Thread(target=self._work, args=(path,), name="funnelsync-kpi-reads", daemon=True)
             self.thread.start()
 
     def _work(self, path: str) -> None:
+        w = None
         try:
             w = sqlite3.connect(self.scratch, isolation_level=None)
-            try:
-                w.execute("PRAGMA journal_mode=OFF")
-                w.execute("PRAGMA synchronous=OFF")
-                w.execute("ATTACH DATABASE ? AS warehouse", (path,))
-                for name, (text, params) in self.queries.items():
-                    w.execute(f"CREATE TABLE r_{name} AS {text}", params)
-                    self.ready[name].set()
-            finally:
+            w.execute("PRAGMA journal_mode=OFF")
+            w.execute("PRAGMA synchronous=OFF")
+            w.execute("ATTACH DATABASE ? AS warehouse", (path,))
+            for name, (text, params) in self.queries.items():
+                w.execute(f"CREATE TABLE r_{name} AS {text}", params)
+                self.ready[name].set()
+        except sqlite3.Error:
+            pass  # the reads it did not make run on conn (rows)
+        finally:
+            if w is not None:
                 w.close()
-        finally:  # a read the worker did not make is run on conn instead
             for event in self.ready.values():
                 event.set()
 
@@ -927,6 +931,11 @@ class _Slices(dict):
         return sid
 
 
+def _overlaps(key: tuple, lo: str, hi: str) -> bool:
+    """Whether a slice's period (key of _Slices) overlaps [lo, hi]."""
+    return key[2] >= lo and key[1] <= hi
+
+
 def _within(rows: Iterable[tuple], slices: _Slices, lo: str, hi: str) -> Iterator[tuple]:
     """The compact rows of the slices whose period overlaps [lo, hi] (a slice is looked up at its first row, before
     refresh_kpis writes and forgets it)."""
@@ -934,7 +943,7 @@ def _within(rows: Iterable[tuple], slices: _Slices, lo: str, hi: str) -> Iterato
     for r in rows:
         if r[0] != last:
             last = r[0]
-            keep = slices[last][2] >= lo and slices[last][1] <= hi
+            keep = _overlaps(slices[last], lo, hi)
         if keep:
             yield r
 
@@ -1020,23 +1029,26 @@ KPI_TABLES = (KPI_ROWS, KPI_SLICES)  # what refresh_kpis writes (kpi_values is a
 PREFETCH_EVENTS = 100_000  # from this many events on, refresh_kpis runs its grouped reads on a worker (_Reads)
 
 
+def _main_file(conn: sqlite3.Connection) -> str:
+    """The file of a SQLite connection's main database ("" in memory or temporary)."""
+    return next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
+
+
 def _worth_a_worker(conn: Any) -> bool:
     """A SQLite file (a second connection sees what this one committed) with PREFETCH_EVENTS events or more."""
-    if not isinstance(conn, sqlite3.Connection):
+    if not isinstance(conn, sqlite3.Connection) or not _main_file(conn):
         return False
-    if not next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), ""):
-        return False  # in memory or temporary
     return (conn.execute("SELECT MAX(rowid) FROM events").fetchone()[0] or 0) >= PREFETCH_EVENTS
 
 
 def refresh_kpis(conn: Any, model: Model, start: str | None = None, end: str | None = None,
                  timings: dict[str, float] | None = None) -> list[str]:
-    """Rewrite `kpi_values` (in-period, every grain and slice of STORED_SLICES) for the periods overlapping the data's date range;
-    with start/end, only for the fiscal years holding [start, end]. Returns warnings.
+    """Rewrite `kpi_values` (in-period, every grain and slice of STORED_SLICES) for the periods overlapping the
+    data's date range; with start/end, only for the fiscal years holding [start, end]. Returns warnings.
 
-    Periods keep their natural bounds. On SQLite a full refresh drops the table's index while inserting and
-    recreates it from warehouse.schema (bulk load). `timings`, when given, receives the seconds spent reading
-    (`read`), computing rows (`compute`) and writing them (`write`)."""
+    kpi_values is a view: the rows go to kpi_rows and kpi_slices (warehouse.schema). Periods keep their natural
+    bounds. On SQLite a full refresh drops their indexes while inserting and recreates them (bulk load). `timings`,
+    when given, receives the seconds spent reading (`read`), computing rows (`compute`) and writing them (`write`)."""
     clock = time.perf_counter
     t0 = clock()
     owned = begin_owned(conn)
@@ -1103,7 +1115,7 @@ def refresh_kpis(conn: Any, model: Model, start: str | None = None, end: str | N
                     break
                 insert_rows(conn, "kpi_rows", KPI_ROWS.column_names, chunk)
                 insert_rows(conn, "kpi_slices", KPI_SLICES.column_names,
-                            ((i, *x) for i, x in slices.items() if full or (x[2] >= lo and x[1] <= hi)))
+                            ((i, *x) for i, x in slices.items() if full or _overlaps(x, lo, hi)))
                 slices.clear()
                 t1 = clock()
                 spent["write"] += t1 - t2

@@ -36,9 +36,9 @@ class Table:
         return [(n, f"CREATE INDEX IF NOT EXISTS {n} ON {self.name} ({', '.join(cols)}){w}") for n, cols, w in out]
 
 
-def _t(name, cols, pk, indexes=(), not_null=(), partial=()):
+def _t(name, cols, pk, indexes=(), not_null=(), partial=(), view=""):
     return Table(name, tuple((c.split()[0], c.split()[1]) for c in cols.split(",") if c.strip()), pk, indexes, not_null,
-                 partial)
+                 partial, view)
 
 
 # (person, campaign) pair events (KPIs K34–K39, K45–K47: email sends, webinar / event registrations, direct mail):
@@ -148,10 +148,10 @@ GOALS = _t(
     ("plan_year", "metric"),
 )
 FX_RATES = _t("fx_rates", "date DATE, currency TEXT, rate_to_reporting REAL", ("date", "currency"))
-# landing_path: the slice of K17 landing_page_conversion_rate (per path, spec §4.2); NULL on every other row.
 # kpi_values (§9.1), what dashboards read, is a view of three tables that warehouse/kpis.py refresh_kpis writes
 # compactly: each slice (grain, period, channel / campaign / source / landing path) once in kpi_slices, each row as
 # (slice_id, kpi_id, value, numerator, denominator, status) in kpi_rows, the KPI names in kpi_names.
+# landing_path: the slice of K17 landing_page_conversion_rate (per path, spec §4.2); NULL on every other row.
 KPI_NAMES = _t("kpi_names", "kpi_id INT, kpi TEXT", ("kpi_id",))
 KPI_SLICES = _t(
     "kpi_slices",
@@ -166,13 +166,16 @@ KPI_ROWS = _t(
     (),
     indexes=(("kpi_id", "slice_id"),),
 )
-_KPI_COLUMNS = """grain TEXT, period_start DATE, period_end DATE, kpi TEXT, channel TEXT, campaign_key TEXT,
-    source_system TEXT, value REAL, numerator REAL, denominator REAL, status TEXT, landing_path TEXT"""
-KPI_VALUES = _t("kpi_values", _KPI_COLUMNS, ())
-KPI_VALUES = Table(KPI_VALUES.name, KPI_VALUES.columns, (), view=(
-    "SELECT " + ", ".join("n.kpi" if c == "kpi" else ("r." if c in ("value", "numerator", "denominator", "status")
-                                                      else "s.") + c for c in KPI_VALUES.column_names)
-    + " FROM kpi_rows r JOIN kpi_slices s ON s.slice_id = r.slice_id JOIN kpi_names n ON n.kpi_id = r.kpi_id"))
+_KPI_COLUMNS = ("grain", "period_start", "period_end", "kpi", "channel", "campaign_key", "source_system", "value",
+                "numerator", "denominator", "status", "landing_path")
+KPI_VALUES = _t(
+    "kpi_values",
+    ", ".join(f"{c} {dict(KPI_NAMES.columns + KPI_SLICES.columns + KPI_ROWS.columns)[c]}" for c in _KPI_COLUMNS),
+    (),
+    view="SELECT " + ", ".join(
+        ("r." if c in KPI_ROWS.column_names else "n." if c == "kpi" else "s.") + c for c in _KPI_COLUMNS)
+    + " FROM kpi_rows r JOIN kpi_slices s ON s.slice_id = r.slice_id JOIN kpi_names n ON n.kpi_id = r.kpi_id",
+)
 GOAL_PACING = _t(
     "goal_pacing",
     """plan_year INT, metric TEXT, quarter INT, target REAL, expected_to_date REAL, actual_to_date REAL,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import threading
 from dataclasses import replace
 from datetime import date
 
@@ -421,4 +422,34 @@ def test_refresh_with_a_read_worker_equals_the_inline_refresh(tmp_path, monkeypa
     refresh_kpis(conn, M)
     assert scratch[2] is None
     conn.rollback()
+    conn.close()
+
+
+def test_a_failed_read_worker_falls_back_to_the_inline_reads_quietly(tmp_path, monkeypatch, capfd):
+    """A worker that cannot read (here: pointed at an empty file) prints nothing; every read then runs on the
+    refresh's own connection and kpi_values is the same."""
+    from warehouse import kpis
+
+    conn = fx.create(str(tmp_path / "w.db"))
+    derive(conn, M)
+    conn.commit()
+    refresh_kpis(conn, M)
+    inline = dump(conn, "kpi_values")
+    reads = []
+    real_init = kpis._Reads.__init__
+
+    def spy(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        reads.append(self)
+
+    monkeypatch.setattr(kpis._Reads, "__init__", spy)
+    monkeypatch.setattr(kpis, "PREFETCH_EVENTS", 1)
+    monkeypatch.setattr(kpis, "_main_file", lambda c: str(tmp_path / "empty.db"))
+    raised = []
+    monkeypatch.setattr(threading, "excepthook", raised.append)  # what would print a traceback
+    refresh_kpis(conn, M)
+    assert raised == []
+    assert reads[0].scratch is not None and reads[0].served == []  # a worker started, and served nothing
+    assert dump(conn, "kpi_values") == inline
+    assert capfd.readouterr().err == ""
     conn.close()
